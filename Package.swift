@@ -1,0 +1,59 @@
+// swift-tools-version:6.0
+import Foundation
+import PackageDescription
+
+// libduckdb is not built here: scripts/fetch-duckdb.sh installs the pinned release into a
+// cache outside the repository. The linker and the run-time loader both find it there
+// through an absolute -L/-rpath, so `swift build`, `swift run` and `swift test` need no
+// LD_LIBRARY_PATH.
+let duckdbVersion = "1.5.5"
+let duckdbHome: String = {
+    let env = ProcessInfo.processInfo.environment
+    if let explicit = env["TAVANA_DUCKDB_HOME"], !explicit.isEmpty { return explicit }
+    let home = env["HOME"] ?? NSHomeDirectory()
+    return "\(home)/.cache/tavana/duckdb-\(duckdbVersion)"
+}()
+let duckdbLibDir = "\(duckdbHome)/lib"
+
+let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
+
+let package = Package(
+    name: "tavana",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "tavana", targets: ["tavana"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        .target(
+            name: "CDuckDB",
+            dependencies: ["CArrowABI"],
+            linkerSettings: [
+                .linkedLibrary("duckdb"),
+                .unsafeFlags(["-L", duckdbLibDir, "-Xlinker", "-rpath", "-Xlinker", duckdbLibDir]),
+            ]
+        ),
+        .target(name: "CArrowABI"),
+        .target(name: "Arrow", dependencies: ["CArrowABI"], swiftSettings: strict),
+        .target(
+            name: "DuckDB",
+            dependencies: ["CDuckDB", "CArrowABI", "Arrow"],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "tavana",
+            dependencies: [
+                "DuckDB", "Arrow",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "ArrowTests", dependencies: ["Arrow"], swiftSettings: strict),
+        .testTarget(name: "DuckDBTests", dependencies: ["DuckDB", "Arrow"], swiftSettings: strict),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,1 @@
+// Header-only module: the Arrow C Data Interface structs live in include/.

@@ -1,0 +1,1 @@
+// Header-only module: declarations of the DuckDB C API live in include/.
