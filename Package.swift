@@ -26,6 +26,10 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.30.0"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.0"..<"5.0.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
     ],
     targets: [
         .target(
@@ -43,6 +47,49 @@ let package = Package(
             dependencies: ["CDuckDB", "CArrowABI", "Arrow"],
             swiftSettings: strict
         ),
+        .target(
+            name: "Worker",
+            dependencies: [
+                "DuckDB", "Arrow",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "Scheduler",
+            dependencies: [
+                "Worker", "DuckDB", "Arrow",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "PostgresWire",
+            dependencies: [
+                "Scheduler", "DuckDB", "Arrow",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "TavanaServer",
+            dependencies: [
+                "PostgresWire", "Scheduler", "Worker", "DuckDB",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "tavana",
             dependencies: [
@@ -54,6 +101,16 @@ let package = Package(
         ),
         .testTarget(name: "ArrowTests", dependencies: ["Arrow"], swiftSettings: strict),
         .testTarget(name: "DuckDBTests", dependencies: ["DuckDB", "Arrow"], swiftSettings: strict),
+        .testTarget(
+            name: "PostgresWireTests",
+            dependencies: [
+                "PostgresWire", "DuckDB", "Arrow",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "SchedulerTests", dependencies: ["Scheduler", "Worker", "DuckDB"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -7,7 +7,7 @@ struct Tavana: ParsableCommand {
         commandName: "tavana",
         abstract: "Serve DuckDB to many users at once over PostgreSQL wire and Arrow Flight SQL.",
         version: TavanaVersion.string,
-        subcommands: [Version.self]
+        subcommands: [Version.self, Query.self, ArrowRoundTrip.self]
     )
 }
 

@@ -53,10 +53,16 @@ public final class OwnedBytes: @unchecked Sendable {
         count = bytes.count
         // Arrow asks for 8-byte alignment at least; 64 keeps SIMD-friendly consumers happy.
         pointer = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1), alignment: 64)
-        var i = 0
-        for b in bytes {
-            pointer.storeBytes(of: b, toByteOffset: i, as: UInt8.self)
-            i += 1
+        let copied = bytes.withContiguousStorageIfAvailable { src -> Bool in
+            if let base = src.baseAddress { pointer.copyMemory(from: base, byteCount: src.count) }
+            return true
+        }
+        if copied == nil {
+            var i = 0
+            for b in bytes {
+                pointer.storeBytes(of: b, toByteOffset: i, as: UInt8.self)
+                i += 1
+            }
         }
     }
 
