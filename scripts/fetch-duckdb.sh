@@ -7,7 +7,7 @@ set -euo pipefail
 DUCKDB_VERSION="${DUCKDB_VERSION:-1.5.5}"
 # The bareduckdb wheel that ships a plain libduckdb.so built from DuckDB $DUCKDB_VERSION.
 BAREDUCKDB_VERSION="${BAREDUCKDB_VERSION:-0.12.155}"
-EXTENSIONS="${TAVANA_EXTENSIONS:-httpfs aws azure delta iceberg tpch tpcds}"
+EXTENSIONS="${TAVANA_EXTENSIONS:-httpfs aws azure delta iceberg avro tpch tpcds}"
 CACHE="${TAVANA_DUCKDB_HOME:-$HOME/.cache/tavana/duckdb-$DUCKDB_VERSION}"
 # DuckDB's own layout, so that `extension_directory` plus `LOAD name` finds the files.
 EXT_ROOT="$CACHE/extensions"

@@ -2,12 +2,12 @@ import ArgumentParser
 import DuckDB
 
 @main
-struct Tavana: ParsableCommand {
+struct Tavana: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tavana",
         abstract: "Serve DuckDB to many users at once over PostgreSQL wire and Arrow Flight SQL.",
         version: TavanaVersion.string,
-        subcommands: [Version.self, Query.self, ArrowRoundTrip.self]
+        subcommands: [Serve.self, Version.self, Query.self, ArrowRoundTrip.self]
     )
 }
 

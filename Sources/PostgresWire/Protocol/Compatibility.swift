@@ -1,0 +1,125 @@
+import Foundation
+
+/// What the compatibility layer does with a statement that DuckDB would not understand
+/// the way a PostgreSQL client means it.
+enum CompatibilityAnswer: Sendable {
+    /// Answer with a command tag only (e.g. `SET application_name = ...`), and report
+    /// parameter changes with ParameterStatus.
+    case command(tag: String, parameterStatus: [(String, String)])
+
+    var columns: [DuckDB.ColumnDescription] { [] }
+}
+
+import DuckDB
+
+/// PostgreSQL session parameters and functions that clients use but DuckDB does not have.
+/// Statements are rewritten to DuckDB SQL with the same answer, or answered directly.
+struct Compatibility: Sendable {
+    let serverVersion: String
+    let versionString: String
+
+    init(serverVersion: String, tavanaVersion: String) {
+        self.serverVersion = serverVersion
+        let number = serverVersion.split(separator: " ").first.map(String.init) ?? serverVersion
+        self.versionString = "PostgreSQL \(number) on x86_64-pc-linux-gnu, compiled by Tavana \(tavanaVersion) (DuckDB \(DuckDBLibrary.loadedVersion)), 64-bit"
+    }
+
+    /// PostgreSQL-only parameters: accepted by SET, answered by SHOW and current_setting.
+    var parameters: [String: String] {
+        [
+            "application_name": "", "client_encoding": "UTF8", "server_encoding": "UTF8",
+            "datestyle": "ISO, MDY", "intervalstyle": "postgres", "extra_float_digits": "1",
+            "standard_conforming_strings": "on", "integer_datetimes": "on", "bytea_output": "hex",
+            "statement_timeout": "0", "lock_timeout": "0", "idle_in_transaction_session_timeout": "0",
+            "client_min_messages": "notice", "transaction_isolation": "read committed",
+            "default_transaction_isolation": "read committed", "default_transaction_read_only": "off",
+            "transaction_read_only": "off", "server_version": serverVersion,
+            "server_version_num": serverVersionNum, "max_identifier_length": "63",
+            "lc_collate": "C", "lc_ctype": "C", "lc_messages": "C", "lc_monetary": "C", "lc_numeric": "C",
+            "lc_time": "C", "jit": "off", "row_security": "on", "synchronous_commit": "on",
+            "search_path": "\"$user\", public", "is_superuser": "off", "geqo": "on",
+        ]
+    }
+
+    var serverVersionNum: String {
+        let parts = serverVersion.split(separator: " ")[0].split(separator: ".").compactMap { Int($0) }
+        return String((parts.first ?? 15) * 10000 + (parts.count > 1 ? parts[1] : 0))
+    }
+
+    /// Parameters whose changes clients expect to hear about (ParameterStatus).
+    static let reported: Set<String> = ["application_name", "client_encoding", "datestyle", "intervalstyle", "standard_conforming_strings"]
+
+    enum Outcome {
+        case run(String)
+        case answer(CompatibilityAnswer)
+        case error(ErrorFields)
+    }
+
+    func rewrite(_ sql: String) -> Outcome {
+        let words = StatementClassifier.leadingKeywords(sql, count: 4)
+        let first = words.first ?? ""
+        if first == "SET" || first == "RESET" {
+            if let outcome = set(sql, words: words) { return outcome }
+        }
+        if first == "SHOW", words.count >= 2 {
+            let name = words.dropFirst().joined(separator: " ").lowercased()
+            if name == "transaction isolation level" { return .run("SELECT 'read committed' AS transaction_isolation") }
+            if let value = parameters[name] {
+                return .run("SELECT \(literal(value)) AS \(name)")
+            }
+        }
+        if first == "DISCARD" { return .answer(.command(tag: "DISCARD ALL", parameterStatus: [])) }
+        return .run(rewriteFunctions(sql))
+    }
+
+    /// `SET [SESSION|LOCAL] name {=|TO} value` for PostgreSQL-only parameters.
+    private func set(_ sql: String, words: [String]) -> Outcome? {
+        var rest = sql.trimmingWhitespace().dropFirst(words[0].count).drop(while: \.isWhitespace)
+        for modifier in ["SESSION ", "LOCAL "] where rest.uppercased().hasPrefix(modifier) {
+            rest = rest.dropFirst(modifier.count).drop(while: \.isWhitespace)
+        }
+        let nameEnd = rest.firstIndex(where: { !($0.isLetter || $0 == "_" || $0.isNumber) }) ?? rest.endIndex
+        let name = rest[..<nameEnd].lowercased()
+        if words[0] == "SET", name == "time" || name == "names" { return .answer(.command(tag: "SET", parameterStatus: [])) }
+        guard parameters[name] != nil, name != "search_path" else { return nil }
+        if words[0] == "RESET" { return .answer(.command(tag: "RESET", parameterStatus: [])) }
+        var value = rest[nameEnd...].drop(while: \.isWhitespace)
+        if value.hasPrefix("=") { value = value.dropFirst() } else if value.uppercased().hasPrefix("TO") { value = value.dropFirst(2) }
+        var text = String(value).trimmingWhitespace()
+        if text.hasSuffix(";") { text.removeLast() }
+        if text.count >= 2, text.hasPrefix("'"), text.hasSuffix("'") {
+            text = String(text.dropFirst().dropLast()).replacingOccurrences(of: "''", with: "'")
+        }
+        if name == "client_encoding", !["UTF8", "UTF-8", "UNICODE"].contains(text.uppercased()) {
+            return .error(ErrorFields(sqlState: SQLState.featureNotSupported,
+                                      message: "client_encoding \(text) is not supported: Tavana speaks UTF8 only"))
+        }
+        let canonical = ["datestyle": "DateStyle", "intervalstyle": "IntervalStyle"][name] ?? name
+        let status = Self.reported.contains(name) ? [(canonical, text)] : []
+        return .answer(.command(tag: "SET", parameterStatus: status))
+    }
+
+    /// Statements run once per session: PostgreSQL answers for functions whose DuckDB
+    /// namesakes answer differently (temporary macros shadow DuckDB's built-ins).
+    var sessionSetup: [String] {
+        ["CREATE OR REPLACE TEMP MACRO version() AS \(literal(versionString))"]
+    }
+
+    /// Functions that answer differently in PostgreSQL: pg_catalog.version(), current_setting(...).
+    private func rewriteFunctions(_ sql: String) -> String {
+        guard sql.range(of: "version", options: .caseInsensitive) != nil || sql.range(of: "current_setting", options: .caseInsensitive) != nil else {
+            return sql
+        }
+        var out = sql
+        out = out.replacingOccurrences(
+            of: #"(?i)\bpg_catalog\s*\.\s*version\s*\(\s*\)"#, with: "version()", options: .regularExpression)
+        for (name, value) in parameters {
+            out = out.replacingOccurrences(
+                of: #"(?i)\b(pg_catalog\s*\.\s*)?current_setting\s*\(\s*'"# + name + #"'\s*(,\s*(true|false)\s*)?\)"#,
+                with: literal(value), options: .regularExpression)
+        }
+        return out
+    }
+
+    private func literal(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "''") + "'" }
+}

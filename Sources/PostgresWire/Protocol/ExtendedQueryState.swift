@@ -1,0 +1,146 @@
+import Arrow
+import DuckDB
+import Scheduler
+
+/// A statement as the front door knows it: DuckDB's prepared statement plus what
+/// RowDescription and ParameterDescription need.
+final class PreparedInfo: @unchecked Sendable {
+    let sql: String
+    /// nil for an empty query string.
+    let statement: PreparedStatement?
+    let clientParameterOIDs: [UInt32]
+    let parameterTypes: [LogicalType]
+    let columns: [ColumnDescription]
+    let statementType: StatementType
+    /// Set for statements the compatibility layer answers itself.
+    let compat: CompatibilityAnswer?
+    /// Set for DECLARE / FETCH / MOVE / CLOSE (for DECLARE, `statement` is the cursor's query).
+    let cursor: CursorCommand?
+
+    init(sql: String, statement: PreparedStatement?, clientParameterOIDs: [UInt32], compat: CompatibilityAnswer? = nil, cursor: CursorCommand? = nil) {
+        self.sql = sql
+        self.statement = statement
+        self.clientParameterOIDs = clientParameterOIDs
+        self.compat = compat
+        self.cursor = cursor
+        parameterTypes = statement?.parameterTypes ?? []
+        columns = compat?.columns ?? statement?.columns ?? []
+        statementType = statement?.statementType ?? .select
+    }
+
+    var isEmpty: Bool { statement == nil && compat == nil && cursor == nil }
+
+    /// The OIDs reported in ParameterDescription: what the client declared, else what
+    /// DuckDB inferred, else text (clients then send text that DuckDB casts).
+    var parameterOIDs: [UInt32] {
+        parameterTypes.indices.map { i in
+            if i < clientParameterOIDs.count, clientParameterOIDs[i] != 0 { return clientParameterOIDs[i] }
+            let t = parameterTypes[i]
+            if t == .invalid || t == .sqlNull { return 25 }
+            return PostgresTypeMapping.postgresType(for: ColumnDescription(name: "", type: t)).oid
+        }
+    }
+
+    /// Whether the statement sends rows to the client. DML and DDL report a count instead
+    /// (DuckDB returns it as a one-column "Count" result), unless they have RETURNING.
+    var sendsRows: Bool {
+        if let cursor {
+            if case .fetch(_, _, let move) = cursor { return !move }
+            return false
+        }
+        return Self.sendsRows(statementType, columns)
+    }
+
+    static func sendsRows(_ type: StatementType, _ columns: [ColumnDescription]) -> Bool {
+        switch type {
+        case .select, .explain, .pragma, .call, .execute, .relation, .invalid, .analyze, .extension, .logicalPlan, .multi:
+            return !(columns.count == 1 && columns[0].name == "Success" && columns[0].type == .boolean)
+        case .insert, .update, .delete, .mergeInto:
+            return !(columns.count == 1 && columns[0].name == "Count")
+        default:
+            return false
+        }
+    }
+}
+
+/// A bound statement (portal) and, once it runs, its open result.
+final class Portal: @unchecked Sendable {
+    let info: PreparedInfo
+    let parameters: [DuckDBValue]
+    let resultFormats: [Int16]
+    var cursor: QueryCursor?
+    /// Columns of the running result (may be more precise than the statement's).
+    var columns: [ColumnDescription]
+    /// Encoders for the result formats last used (FETCH may ask for other formats than Bind).
+    var encoders: (formats: [Int16], encoders: [ColumnValueEncoder])?
+    /// Declared WITH HOLD: survives the end of the transaction.
+    var holdable = false
+    var pending: RecordBatch?
+    var pendingRow = 0
+    /// Batches read ahead when another statement needed the DuckDB connection.
+    var buffered: [RecordBatch] = []
+    var rowsSent = 0
+    var rowsChanged: Int?
+    var started = false
+    var finished = false
+
+    init(info: PreparedInfo, parameters: [DuckDBValue], resultFormats: [Int16]) {
+        self.info = info
+        self.parameters = parameters
+        self.resultFormats = resultFormats
+        self.columns = info.columns
+    }
+
+    func format(ofColumn i: Int) -> PostgresFormat { Self.format(resultFormats, i) }
+
+    static func format(_ formats: [Int16], _ i: Int) -> PostgresFormat {
+        let raw: Int16 = formats.isEmpty ? 0 : (formats.count == 1 ? formats[0] : (i < formats.count ? formats[i] : 0))
+        return raw == 1 ? .binary : .text
+    }
+
+    var sendsRows: Bool {
+        if info.cursor != nil { return info.sendsRows }
+        return PreparedInfo.sendsRows(info.statementType, columns)
+    }
+
+    func close() {
+        cursor?.close()
+        cursor = nil
+        pending = nil
+        buffered = []
+        finished = true
+    }
+}
+
+/// Named and unnamed prepared statements and portals of one connection.
+struct ExtendedQueryState {
+    var statements: [String: PreparedInfo] = [:]
+    var portals: [String: Portal] = [:]
+
+    mutating func closeStatement(_ name: String) { statements[name] = nil }
+
+    mutating func closePortal(_ name: String) {
+        portals[name]?.close()
+        portals[name] = nil
+    }
+
+    mutating func closeUnnamedPortal() { closePortal("") }
+
+    mutating func closeAllPortals() {
+        for p in portals.values { p.close() }
+        portals = [:]
+    }
+
+    /// End of a transaction: portals and cursors not declared WITH HOLD close.
+    mutating func closeTransactionPortals() {
+        for (name, p) in portals where !p.holdable {
+            p.close()
+            portals[name] = nil
+        }
+    }
+
+    mutating func closeAll() {
+        closeAllPortals()
+        statements = [:]
+    }
+}

@@ -1,0 +1,119 @@
+import NIOCore
+
+// PostgreSQL's numeric in binary: int16 ndigits, int16 weight, int16 sign, int16 dscale,
+// then ndigits base-10000 digits (int16), most significant first. The value is
+// sum(digit[i] * 10000^(weight - i)); leading and trailing zero digits are not sent.
+
+let numericPositive: UInt16 = 0x0000
+let numericNegative: UInt16 = 0x4000
+let numericNaN: UInt16 = 0xC000
+let numericPositiveInfinity: UInt16 = 0xD000
+let numericNegativeInfinity: UInt16 = 0xF000
+
+extension ByteBuffer {
+    /// Writes a numeric given as ASCII decimal digits (most significant first) with `scale`
+    /// of them after the decimal point.
+    mutating func writeNumericBinary(digits: UnsafeBufferPointer<UInt8>, negative: Bool, scale: Int) {
+        let scale = max(scale, 0)
+        let intLen = digits.count - scale
+        let intGroups = intLen > 0 ? (intLen + 3) / 4 : 0
+        let fracGroups = (scale + 3) / 4
+        let total = intGroups + fracGroups
+        // Position of digits[0] in the zero-padded sequence that the groups cut into fours.
+        let padLeft = intGroups * 4 - intLen
+
+        func group(_ g: Int) -> UInt16 {
+            var v: UInt16 = 0
+            for p in (g * 4)..<(g * 4 + 4) {
+                let j = p - padLeft
+                let d: UInt16 = (j >= 0 && j < digits.count) ? UInt16(digits[j] &- asciiZero) : 0
+                v = v * 10 + d
+            }
+            return v
+        }
+
+        var first = 0
+        while first < total && group(first) == 0 { first += 1 }
+        guard first < total else {
+            writeInteger(UInt16(0))
+            writeInteger(UInt16(0))
+            writeInteger(numericPositive)
+            writeInteger(UInt16(scale))
+            return
+        }
+        var last = total - 1
+        while group(last) == 0 { last -= 1 }
+        writeInteger(UInt16(last - first + 1))
+        writeInteger(Int16(intGroups - 1 - first))
+        writeInteger(negative ? numericNegative : numericPositive)
+        writeInteger(UInt16(scale))
+        for g in first...last { writeInteger(group(g)) }
+    }
+
+    mutating func writeNumericBinary(magnitude: UInt128, negative: Bool, scale: Int) {
+        withDecimalDigits(magnitude) { digits in
+            writeNumericBinary(digits: digits, negative: negative, scale: scale)
+        }
+    }
+
+    /// numeric NaN / ±Infinity (PostgreSQL 14+).
+    mutating func writeNumericSpecial(_ sign: UInt16) {
+        writeInteger(UInt16(0))
+        writeInteger(UInt16(0))
+        writeInteger(sign)
+        writeInteger(UInt16(0))
+    }
+}
+
+// MARK: - DuckDB BIGNUM
+
+/// DuckDB's BIGNUM blob: a 3-byte header (top bit set for non-negative numbers, low bits the
+/// byte count), then the magnitude big-endian; negative numbers have every byte inverted.
+/// Returns the sign and the decimal digits (no leading zeros; "0" for zero), or nil if malformed.
+func bignumDecimalDigits(_ raw: UnsafeRawBufferPointer) -> (negative: Bool, digits: [UInt8])? {
+    guard raw.count >= 3 else { return nil }
+    let negative = raw[0] & 0x80 == 0
+    var limbs: [UInt32] = []  // big-endian 32-bit limbs of the magnitude
+    let bytes = raw.count - 3
+    limbs.reserveCapacity(bytes / 4 + 1)
+    var acc: UInt32 = 0
+    var accBytes = (bytes % 4 == 0) ? 4 : bytes % 4
+    for i in 3..<raw.count {
+        let b = negative ? ~raw[i] : raw[i]
+        acc = acc << 8 | UInt32(b)
+        accBytes -= 1
+        if accBytes == 0 {
+            limbs.append(acc)
+            acc = 0
+            accBytes = 4
+        }
+    }
+    // Repeated division by 10^9, collecting base-10^9 chunks from the least significant end.
+    var chunks: [UInt32] = []
+    var start = 0
+    while start < limbs.count && limbs[start] == 0 { start += 1 }
+    while start < limbs.count {
+        var rem: UInt64 = 0
+        for i in start..<limbs.count {
+            let cur = rem << 32 | UInt64(limbs[i])
+            limbs[i] = UInt32(cur / 1_000_000_000)
+            rem = cur % 1_000_000_000
+        }
+        chunks.append(UInt32(rem))
+        while start < limbs.count && limbs[start] == 0 { start += 1 }
+    }
+    if chunks.isEmpty { return (false, [asciiZero]) }
+    var digits: [UInt8] = []
+    digits.reserveCapacity(chunks.count * 9)
+    for (k, chunk) in chunks.reversed().enumerated() {
+        var tmp: [UInt8] = []
+        var x = chunk
+        repeat {
+            tmp.append(asciiZero + UInt8(x % 10))
+            x /= 10
+        } while x != 0
+        if k > 0 { while tmp.count < 9 { tmp.append(asciiZero) } }
+        digits.append(contentsOf: tmp.reversed())
+    }
+    return (negative, digits)
+}

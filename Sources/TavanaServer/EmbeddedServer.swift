@@ -1,0 +1,75 @@
+import DuckDB
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+import PostgresWire
+import Scheduler
+import ServiceLifecycle
+import Worker
+
+/// `tavana serve`: gateway and in-process workers in one process.
+public struct EmbeddedServer: Sendable {
+    public let configuration: ServerConfiguration
+    let logger: Logger
+
+    public init(configuration: ServerConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let config = configuration
+        let authentication = try config.authentication()
+        let tls = try makeTLSContext()
+        let dbConfig = config.databaseConfiguration()
+        logger.info("opening database", metadata: [
+            "database": "\(config.database)", "extensions": "\(dbConfig.extensions.joined(separator: ","))",
+            "workers": "\(config.workers)", "threads": "\(config.threads.map(String.init) ?? "all")",
+        ])
+        let worker = try EmbeddedWorker(configuration: dbConfig, blockingThreads: config.workers * 2 + 2, logger: logger)
+        let scheduler = Scheduler(worker: worker, slots: config.workers, maxQueued: config.maxQueued, logger: logger)
+        let context = PostgresServerContext(
+            scheduler: scheduler, authentication: authentication, maxMessageSize: config.maxMessageSize,
+            serverVersion: "15.0 (Tavana \(TavanaBuild.version), DuckDB \(DuckDBLibrary.loadedVersion))",
+            logger: logger)
+        let group = MultiThreadedEventLoopGroup.singleton
+        let pg = PostgresServer(host: config.host, port: config.pgPort, tls: tls, context: context, group: group)
+        let bound = try await pg.bind()
+        logger.info("postgres listening", metadata: [
+            "host": "\(config.host)", "port": "\(bound.port ?? config.pgPort)",
+            "auth": "\(authentication.method.rawValue)", "tls": "\(tls != nil)",
+        ])
+        let services = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: PostgresService(bound: bound))],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        try await services.run()
+        try await worker.shutdown()
+        logger.info("stopped")
+    }
+
+    func makeTLSContext() throws -> NIOSSLContext? {
+        guard let cert = configuration.tlsCertificate, let key = configuration.tlsKey else {
+            if configuration.tlsCertificate != nil || configuration.tlsKey != nil {
+                throw ServerConfiguration.ConfigurationError.invalid("TLS needs both a certificate and a key")
+            }
+            return nil
+        }
+        let chain = try NIOSSLCertificate.fromPEMFile(cert).map { NIOSSLCertificateSource.certificate($0) }
+        let tlsConfig = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .file(key))
+        return try NIOSSLContext(configuration: tlsConfig)
+    }
+}
+
+/// Runs the PostgreSQL accept loop until graceful shutdown.
+struct PostgresService: Service {
+    let bound: BoundPostgresServer
+
+    func run() async throws {
+        try await cancelWhenGracefulShutdown {
+            try await bound.serve()
+        }
+    }
+}
