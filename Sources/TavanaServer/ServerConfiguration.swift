@@ -32,7 +32,7 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var logLevel = "info"
 
     // iceberg needs avro loaded first.
-    public static let defaultExtensions = ["httpfs", "aws", "azure", "delta", "avro", "iceberg"]
+    public static let defaultExtensions = ["httpfs", "aws", "azure", "delta", "avro", "iceberg", "tpch"]
 
     public init() {}
 

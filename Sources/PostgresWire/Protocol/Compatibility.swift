@@ -6,6 +6,8 @@ enum CompatibilityAnswer: Sendable {
     /// Answer with a command tag only (e.g. `SET application_name = ...`), and report
     /// parameter changes with ParameterStatus.
     case command(tag: String, parameterStatus: [(String, String)])
+    /// `DEALLOCATE [PREPARE] name | ALL`: drops protocol-level prepared statements too.
+    case deallocate(name: String?)
 
     var columns: [DuckDB.ColumnDescription] { [] }
 }
@@ -68,6 +70,16 @@ struct Compatibility: Sendable {
                 return .run("SELECT \(literal(value)) AS \(name)")
             }
         }
+        if first == "DEALLOCATE" {
+            var lexer = CursorCommand.Lexer(sql)
+            _ = lexer.word()
+            if lexer.peekWord() == "PREPARE" { _ = lexer.word() }
+            if lexer.peekWord() == "ALL" { return .answer(.deallocate(name: nil)) }
+            guard let name = lexer.identifier() else {
+                return .error(ErrorFields(sqlState: SQLState.syntaxError, message: "DEALLOCATE needs a statement name or ALL"))
+            }
+            return .answer(.deallocate(name: name))
+        }
         if first == "DISCARD" { return .answer(.command(tag: "DISCARD ALL", parameterStatus: [])) }
         return .run(rewriteFunctions(sql))
     }
@@ -102,17 +114,29 @@ struct Compatibility: Sendable {
     /// Statements run once per session: PostgreSQL answers for functions whose DuckDB
     /// namesakes answer differently (temporary macros shadow DuckDB's built-ins).
     var sessionSetup: [String] {
-        ["CREATE OR REPLACE TEMP MACRO version() AS \(literal(versionString))"]
+        [
+            "CREATE OR REPLACE TEMP MACRO version() AS \(literal(versionString))",
+            // psql's \\d family asks for owners; DuckDB has no roles.
+            "CREATE OR REPLACE TEMP MACRO pg_get_userbyid(id) AS current_user",
+        ]
     }
+
+    /// pg_catalog-qualified calls of functions that only exist as our temporary macros.
+    static let macroFunctions = ["version", "pg_get_userbyid"]
 
     /// Functions that answer differently in PostgreSQL: pg_catalog.version(), current_setting(...).
     private func rewriteFunctions(_ sql: String) -> String {
-        guard sql.range(of: "version", options: .caseInsensitive) != nil || sql.range(of: "current_setting", options: .caseInsensitive) != nil else {
+        guard sql.range(of: "pg_catalog", options: .caseInsensitive) != nil || sql.range(of: "current_setting", options: .caseInsensitive) != nil else {
             return sql
         }
         var out = sql
-        out = out.replacingOccurrences(
-            of: #"(?i)\bpg_catalog\s*\.\s*version\s*\(\s*\)"#, with: "version()", options: .regularExpression)
+        for name in Self.macroFunctions {
+            out = out.replacingOccurrences(
+                of: #"(?i)\bpg_catalog\s*\.\s*"# + name + #"\s*\("#, with: name + "(", options: .regularExpression)
+        }
+        // psql writes PostgreSQL's regex operator schema-qualified.
+        out = out.replacingOccurrences(of: #"OPERATOR\(pg_catalog\.(!?~)\)"#, with: "$1", options: .regularExpression)
+        out = out.replacingOccurrences(of: #"(?i)\s+COLLATE\s+pg_catalog\.default"#, with: "", options: .regularExpression)
         for (name, value) in parameters {
             out = out.replacingOccurrences(
                 of: #"(?i)\b(pg_catalog\s*\.\s*)?current_setting\s*\(\s*'"# + name + #"'\s*(,\s*(true|false)\s*)?\)"#,

@@ -57,6 +57,7 @@ public enum StatementClassifier {
         let first = words.first ?? ""
         switch type {
         case .select, .explain, .pragma, .call, .execute, .relation:
+            if first == "CALL" && rowCount == 0 { return "CALL" }
             if first == "SHOW" || first == "DESCRIBE" || first == "SUMMARIZE" { return "SELECT \(rowCount)" }
             if first == "VALUES" || first == "WITH" || first == "FROM" || first == "TABLE" { return "SELECT \(rowCount)" }
             return type == .explain ? "EXPLAIN" : "SELECT \(rowCount)"

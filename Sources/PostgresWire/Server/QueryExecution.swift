@@ -190,6 +190,23 @@ extension PostgresConnection {
             portal.finished = true
             return
         }
+        if case .deallocate(let name)? = portal.info.compat {
+            portal.finished = true
+            if let name {
+                if extended.statements[name] != nil {
+                    extended.closeStatement(name)
+                } else if let session {
+                    // A statement made with SQL PREPARE lives in DuckDB.
+                    try await materializeOpenPortals()
+                    try await session.run { try $0.execute("DEALLOCATE \(quoteIdentifier(name))") }
+                }
+                out.writeBackendMessage(.commandComplete("DEALLOCATE"))
+            } else {
+                extended.statements = [:]
+                out.writeBackendMessage(.commandComplete("DEALLOCATE ALL"))
+            }
+            return
+        }
         if let command = portal.info.cursor {
             try await executeCursorCommand(command, portal, describe: describe, outbound)
             return
@@ -363,6 +380,8 @@ extension PostgresConnection {
         }
     }
 }
+
+func quoteIdentifier(_ s: String) -> String { "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
 
 /// Tavana's own version, reported to clients.
 public enum TavanaBuild {

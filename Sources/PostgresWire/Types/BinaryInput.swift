@@ -270,10 +270,10 @@ enum BinaryInput {
         while first < digits.count && digits[first] == 0 { first += 1 }
         digits.removeFirst(first)
         if digits.isEmpty { exponent = 0 }
-        let exact = ExactDecimal(negative: sign == numericNegative, digits: digits, exponent: exponent)
-        let scale = max(dscale, 0)
+        let exact = ExactDecimal(negative: sign == numericNegative, digits: digits, exponent: exponent, displayScale: dscale)
+        let scale = max(dscale, -exponent)
         let intDigits = max(0, digits.count + exponent)
-        let width = max(1, intDigits + scale, scale + 1)
+        let width = max(1, intDigits + scale)
         if width <= 38, let u = exact.unscaled(scale: scale) {
             return .decimal(unscaled: u, width: UInt8(width), scale: UInt8(scale))
         }

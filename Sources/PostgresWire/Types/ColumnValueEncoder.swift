@@ -185,6 +185,8 @@ extension ValuePlan {
         switch self {
         case .bool:
             buffer.writeByte(array.bool(row) ? 0x74 : 0x66)
+        case .bool8:
+            buffer.writeByte(array.value(row, as: UInt8.self) != 0 ? 0x74 : 0x66)
         case .int(let src, _):
             if src == .u64 {
                 buffer.writeDecimal(array.value(row, as: UInt64.self))
@@ -239,6 +241,8 @@ extension ValuePlan {
         switch self {
         case .bool:
             buffer.writeByte(array.bool(row) ? 1 : 0)
+        case .bool8:
+            buffer.writeByte(array.value(row, as: UInt8.self) != 0 ? 1 : 0)
         case .int(let src, let target):
             let v = array.int64(row, src)
             switch target {

@@ -183,9 +183,9 @@ enum DateTimeInput {
         return f.micros
     }
 
-    /// Microseconds since the epoch (UTC for `withZone`; a zone given for a timestamp without
-    /// time zone is ignored, as PostgreSQL does). nil when the text names a time zone that is
-    /// not UTC, which only DuckDB can resolve.
+    /// Microseconds since the epoch (UTC for `withZone`; a numeric zone given for a timestamp
+    /// without time zone is ignored, as PostgreSQL does). nil when the text names a time zone
+    /// other than UTC, which only DuckDB (ICU) can resolve or reject.
     static func timestamp(_ text: String, withZone: Bool) throws -> Int64? {
         let typeName = withZone ? "timestamp with time zone" : "timestamp"
         let lowered = Array(TextInput.trimmed(text)).map { ($0 >= 0x41 && $0 <= 0x5A) ? $0 | 0x20 : $0 }
@@ -198,7 +198,7 @@ enum DateTimeInput {
         }
         let f = try scan(text, typeName: typeName)
         guard f.hasDate else { throw PostgresTypeError.badDatetime(typeName, text) }
-        if withZone && f.zoneName != nil { return nil }
+        if f.zoneName != nil { return nil }
         let d = try days(f, text)
         var us = d * microsPerDay + f.micros
         if withZone, let east = f.zoneEast { us -= Int64(east) * microsPerSecond }

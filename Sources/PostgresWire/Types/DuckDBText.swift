@@ -108,6 +108,8 @@ extension DuckLeaf {
             buffer.writeStaticString("NULL")
         case .bool:
             buffer.writeStaticString(array.bool(row) ? "true" : "false")
+        case .bool8:
+            buffer.writeStaticString(array.value(row, as: UInt8.self) != 0 ? "true" : "false")
         case .int(let src):
             if src == .u64 {
                 buffer.writeDecimal(array.value(row, as: UInt64.self))

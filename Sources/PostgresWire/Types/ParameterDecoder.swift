@@ -341,6 +341,8 @@ struct ExactDecimal {
     /// Significant digits, no leading zeros (empty for zero).
     var digits: [UInt8]
     var exponent: Int
+    /// The number of fraction digits the literal was written with ("12.340" → 3).
+    var displayScale: Int
 
     init?(_ text: String) {
         let v = Array(TextInput.trimmed(text))
@@ -386,6 +388,7 @@ struct ExactDecimal {
             exp += eneg ? -e : e
         }
         guard i == v.count else { return nil }
+        displayScale = max(0, -exp)
         // Trailing zeros move into the exponent.
         while let last = digits.last, last == 0 {
             digits.removeLast()
@@ -396,10 +399,11 @@ struct ExactDecimal {
         self.exponent = exp
     }
 
-    init(negative: Bool, digits: [UInt8], exponent: Int) {
+    init(negative: Bool, digits: [UInt8], exponent: Int, displayScale: Int? = nil) {
         self.negative = negative
         self.digits = digits
         self.exponent = exponent
+        self.displayScale = displayScale ?? max(0, -exponent)
     }
 
     init(unscaled: Int128, scale: Int) {
@@ -415,6 +419,7 @@ struct ExactDecimal {
         while k < ds.count && ds[k] == 0 { k += 1; exp += 1 }
         digits = Array(ds[k...].reversed())
         exponent = digits.isEmpty ? 0 : exp
+        displayScale = scale
     }
 
     /// The unscaled integer at `scale`, rounded half away from zero; nil if it needs more
@@ -466,28 +471,22 @@ struct ExactDecimal {
 
     /// DECIMAL with this literal's own scale, if it fits in 38 digits.
     func ownScaleValue() -> DuckDBValue? {
-        let scale = max(0, -exponent)
+        let scale = max(displayScale, -exponent)
         let intDigits = max(0, digits.count + exponent)
-        let width = max(1, intDigits + scale, scale + 1)
+        let width = max(1, intDigits + scale)
         guard width <= 38, let u = unscaled(scale: scale) else { return nil }
         return .decimal(unscaled: u, width: UInt8(width), scale: UInt8(scale))
     }
 
+    /// Plain decimal notation with the display scale ("1.50", "-0.05", "0.000").
     var text: String {
-        if digits.isEmpty { return "0" }
-        var s = negative ? "-" : ""
-        let body = digits.map { String($0) }.joined()
-        if exponent >= 0 {
-            s += body + String(repeating: "0", count: exponent)
-        } else {
-            let intLen = digits.count + exponent
-            if intLen > 0 {
-                let idx = body.index(body.startIndex, offsetBy: intLen)
-                s += body[..<idx] + "." + body[idx...]
-            } else {
-                s += "0." + String(repeating: "0", count: -intLen) + body
-            }
-        }
+        let scale = max(displayScale, -exponent, 0)
+        var unscaled = digits.map { Character(String($0)) }
+        if !unscaled.isEmpty { unscaled += Array(repeating: "0", count: exponent + scale) }
+        if unscaled.count <= scale { unscaled = Array(repeating: "0", count: scale + 1 - unscaled.count) + unscaled }
+        var s = negative && !digits.isEmpty ? "-" : ""
+        s += String(unscaled[0..<(unscaled.count - scale)])
+        if scale > 0 { s += "." + String(unscaled[(unscaled.count - scale)...]) }
         return s
     }
 }

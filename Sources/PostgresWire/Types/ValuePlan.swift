@@ -34,6 +34,8 @@ enum IntTarget: Sendable, Equatable {
 /// How one value is read out of Arrow and written for PostgreSQL. Built once per column.
 indirect enum ValuePlan: Sendable {
     case bool
+    /// Booleans as one byte each (the arrow.bool8 extension of lossless Arrow exports).
+    case bool8
     case int(IntSource, IntTarget)
     case float4
     case float8
@@ -63,7 +65,7 @@ indirect enum ValuePlan: Sendable {
     /// Whether the text form may contain characters that PostgreSQL's array output quotes.
     var textMayNeedArrayQuotes: Bool {
         switch self {
-        case .bool, .int, .float4, .float8, .numeric, .bignum, .uuidText, .uuidBytes: return false
+        case .bool, .bool8, .int, .float4, .float8, .numeric, .bignum, .uuidText, .uuidBytes: return false
         case .dictionary(let inner): return inner.textMayNeedArrayQuotes
         default: return true
         }
@@ -93,6 +95,7 @@ indirect enum DuckNode: Sendable {
 enum DuckLeaf: Sendable {
     case null
     case bool
+    case bool8
     case int(IntSource)
     case float32
     case float64
@@ -113,7 +116,7 @@ enum DuckLeaf: Sendable {
     /// DuckDB never quotes numbers, booleans and UUIDs in nested values.
     var neverQuoted: Bool {
         switch self {
-        case .null, .bool, .int, .float32, .float64, .decimal, .bignum, .uuidBytes: return true
+        case .null, .bool, .bool8, .int, .float32, .float64, .decimal, .bignum, .uuidBytes: return true
         case .string(let escapable): return !escapable
         default: return false
         }
@@ -149,8 +152,11 @@ enum PlanBuilder {
         }
         switch type {
         case .boolean:
-            guard arrow == .bool else { throw bad() }
-            return .bool
+            switch arrow {
+            case .bool: return .bool
+            case .int(8, _): return .bool8
+            default: throw bad()
+            }
         case .tinyint, .smallint, .integer, .bigint, .utinyint, .usmallint, .uinteger:
             guard let src = IntSource(arrow) else { throw bad() }
             let target: IntTarget
@@ -268,6 +274,8 @@ enum PlanBuilder {
         let arrow = field.type
         func bad() -> PostgresTypeError { unsupported(name, type, arrow) }
         switch type {
+        case .boolean where arrow == .int(bitWidth: 8, signed: true) || arrow == .int(bitWidth: 8, signed: false):
+            return .bool8
         case .boolean, .tinyint, .smallint, .integer, .bigint, .utinyint, .usmallint, .uinteger, .ubigint,
              .float, .double, .date, .time, .timeNS, .timestamp, .timestampS, .timestampMS, .timestampNS,
              .timestampTZ, .interval:
