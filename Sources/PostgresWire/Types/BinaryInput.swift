@@ -20,6 +20,16 @@ enum ArrayInput {
         }
     }
 
+    /// "[1, 2]" (DuckDB's spelling), as opposed to PostgreSQL's "[1:2]={1,2}".
+    static func isDuckDBListLiteral(_ text: String) -> Bool {
+        let t = Array(TextInput.trimmed(text))
+        guard t.first == 0x5B else { return false }
+        guard let close = t.firstIndex(of: 0x5D) else { return true }
+        var k = close + 1
+        while k < t.count, TextInput.isSpace(t[k]) { k += 1 }
+        return !(k < t.count && t[k] == 0x3D)
+    }
+
     static func nestedNotSupported() -> PostgresTypeError {
         PostgresTypeError(sqlState: PostgresTypeError.featureNotSupported, message: "multidimensional array parameters are not supported")
     }
@@ -271,13 +281,7 @@ enum BinaryInput {
         digits.removeFirst(first)
         if digits.isEmpty { exponent = 0 }
         let exact = ExactDecimal(negative: sign == numericNegative, digits: digits, exponent: exponent, displayScale: dscale)
-        let scale = max(dscale, -exponent)
-        let intDigits = max(0, digits.count + exponent)
-        let width = max(1, intDigits + scale)
-        if width <= 38, let u = exact.unscaled(scale: scale) {
-            return .decimal(unscaled: u, width: UInt8(width), scale: UInt8(scale))
-        }
-        return .double(Double(exact.text) ?? .nan)
+        return exact.ownScaleValue() ?? .double(Double(exact.text) ?? .nan)
     }
 
     static func array(_ buffer: inout ByteBuffer) throws -> DuckDBValue {

@@ -16,19 +16,13 @@ public struct ColumnValueEncoder: Sendable {
     }
 
     /// Appends one DataRow field: Int32 byte length then the bytes, or Int32 -1 for NULL.
+    @inline(__always)
     public func encode(_ array: ArrayData, row: Int, into buffer: inout ByteBuffer) {
         if plan.isNull(array, row) {
-            buffer.writeInteger(Int32(-1))
-            return
-        }
-        let lengthIndex = buffer.writerIndex
-        buffer.writeInteger(Int32(0))
-        if format == .text {
-            plan.writeText(array, row, into: &buffer)
+            buffer.writeRaw(max: 4) { $0.integer(Int32(-1)) }
         } else {
-            plan.writeBinary(array, row, into: &buffer)
+            plan.encodeField(array, row, text: format == .text, into: &buffer)
         }
-        buffer.setInteger(Int32(truncatingIfNeeded: buffer.writerIndex - lengthIndex - 4), at: lengthIndex)
     }
 
     /// The field's bytes without the length prefix (nil for NULL); for tests and tools.
@@ -140,14 +134,60 @@ extension ArrayData {
         }
     }
 
+    /// The bytes of a string or binary slot (like `bytes(_:)`, without generic slicing).
+    @inline(__always)
+    func slot(_ i: Int) -> UnsafeRawBufferPointer {
+        let start: Int
+        let end: Int
+        switch type {
+        case .largeUtf8, .largeBinary:
+            start = Int(buffers[1].load(at: (offset + i) * 8, as: Int64.self))
+            end = Int(buffers[1].load(at: (offset + i + 1) * 8, as: Int64.self))
+        default:
+            start = Int(buffers[1].load(at: (offset + i) * 4, as: Int32.self))
+            end = Int(buffers[1].load(at: (offset + i + 1) * 4, as: Int32.self))
+        }
+        let data = buffers[2]
+        guard end > start, let base = data.base else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        precondition(start >= 0 && end <= data.count, "Arrow string slot out of bounds")
+        return UnsafeRawBufferPointer(start: base + start, count: end - start)
+    }
+
     /// The 16 bytes of a fixed-size binary slot.
+    @inline(__always)
     func fixed16(_ i: Int) -> UnsafeRawBufferPointer {
-        UnsafeRawBufferPointer(rebasing: buffers[1].bytes[((offset + i) * 16)..<((offset + i + 1) * 16)])
+        let data = buffers[1]
+        precondition((offset + i + 1) * 16 <= data.count, "Arrow fixed-size slot out of bounds")
+        return UnsafeRawBufferPointer(start: data.base! + (offset + i) * 16, count: 16)
     }
 }
 
-/// Parses a canonical UUID text into its 16 bytes.
+/// Hex digit values, 0xFF for other bytes.
+private let hexValues: [UInt8] = {
+    var t = [UInt8](repeating: 0xFF, count: 256)
+    for (i, c) in "0123456789abcdef".utf8.enumerated() { t[Int(c)] = UInt8(i) }
+    for (i, c) in "ABCDEF".utf8.enumerated() { t[Int(c)] = UInt8(10 + i) }
+    return t
+}()
+
+/// Parses a UUID text (canonical, or any hyphenation/braces) into its 16 bytes.
 func parseUUIDBytes(_ text: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer) -> Bool {
+    if text.count == 36 && text[8] == asciiMinus && text[13] == asciiMinus && text[18] == asciiMinus && text[23] == asciiMinus {
+        let ok: Bool = hexValues.withUnsafeBufferPointer { hex in
+            var bad: UInt8 = 0
+            var j = 0
+            for k in 0..<16 {
+                if j == 8 || j == 13 || j == 18 || j == 23 { j += 1 }
+                let hi = hex[Int(text[j])]
+                let lo = hex[Int(text[j + 1])]
+                bad |= (hi | lo) & 0xF0
+                out[k] = hi << 4 | (lo & 0x0F)
+                j += 2
+            }
+            return bad == 0
+        }
+        if ok { return true }
+    }
     var n = 0
     var high = true
     var current: UInt8 = 0
@@ -174,6 +214,16 @@ func parseUUIDBytes(_ text: UnsafeRawBufferPointer, into out: UnsafeMutableRawBu
 
 // MARK: - Writing PostgreSQL values
 
+extension ByteBuffer {
+    /// Overwrites the Int32 at `index` (already written) with the byte count that follows it.
+    @inline(__always)
+    mutating func patchLength(at index: Int) {
+        let length = Int32(truncatingIfNeeded: writerIndex - index - 4)
+        let offset = index - readerIndex
+        withUnsafeMutableReadableBytes { $0.storeBytes(of: length.bigEndian, toByteOffset: offset, as: Int32.self) }
+    }
+}
+
 extension ValuePlan {
     @inline(__always)
     func isNull(_ array: ArrayData, _ row: Int) -> Bool {
@@ -181,132 +231,202 @@ extension ValuePlan {
         return !array.isValid(row)
     }
 
-    func writeText(_ array: ArrayData, _ row: Int, into buffer: inout ByteBuffer) {
+    /// The most bytes `writeBounded` writes, or nil if the value's size has no fixed bound.
+    @inline(__always)
+    func bound(text: Bool) -> Int? {
+        switch self {
+        case .bool, .bool8: return 1
+        case .int: return text ? 21 : 8
+        case .float4, .float8: return text ? 32 : 8
+        case .numeric(_, let scale): return text ? 44 + scale : RawOut.numericBinaryBound(digitCount: 39, scale: scale)
+        case .date32, .date64: return text ? 26 : 4
+        case .time: return text ? 30 : 8
+        case .timestamp: return text ? 64 : 8
+        case .interval: return text ? 100 : 16
+        case .uuidBytes: return text ? 36 : 16
+        case .uuidText: return text ? nil : 16
+        default: return nil
+        }
+    }
+
+    /// Appends the field: its Int32 length and its bytes (the value must not be NULL).
+    func encodeField(_ array: ArrayData, _ row: Int, text: Bool, into buffer: inout ByteBuffer) {
+        switch self {
+        case .string,
+             .uuidText where text:
+            let b = array.slot(row)
+            buffer.writeRaw(max: 4 + b.count) {
+                $0.integer(Int32(truncatingIfNeeded: b.count))
+                $0.bytes(b)
+            }
+        case .bytea:
+            let b = array.slot(row)
+            let length = text ? 2 + 2 * b.count : b.count
+            buffer.writeRaw(max: 4 + length) {
+                $0.integer(Int32(truncatingIfNeeded: length))
+                if text { $0.byteaHex(b) } else { $0.bytes(b) }
+            }
+        case .dictionary(let inner):
+            guard let values = array.dictionary?.values else {
+                buffer.writeRaw(max: 4) { $0.integer(Int32(0)) }
+                return
+            }
+            inner.encodeField(values, array.dictionaryIndex(row), text: text, into: &buffer)
+        default:
+            if let max = bound(text: text) {
+                buffer.writeRaw(max: 4 + max) { out in
+                    out.count = 4
+                    writeBounded(array, row, text: text, into: &out)
+                    out.base.storeBytes(of: Int32(truncatingIfNeeded: out.count - 4).bigEndian, as: Int32.self)
+                }
+            } else {
+                let lengthIndex = buffer.writerIndex
+                buffer.writeRaw(max: 4) { $0.integer(Int32(0)) }
+                if text { writeText(array, row, into: &buffer) } else { writeBinary(array, row, into: &buffer) }
+                buffer.patchLength(at: lengthIndex)
+            }
+        }
+    }
+
+    /// Writes a value whose size `bound(text:)` limits.
+    @inline(__always)
+    func writeBounded(_ array: ArrayData, _ row: Int, text: Bool, into out: inout RawOut) {
         switch self {
         case .bool:
-            buffer.writeByte(array.bool(row) ? 0x74 : 0x66)
+            let v = array.bool(row)
+            out.byte(text ? (v ? 0x74 : 0x66) : (v ? 1 : 0))
         case .bool8:
-            buffer.writeByte(array.value(row, as: UInt8.self) != 0 ? 0x74 : 0x66)
-        case .int(let src, _):
-            if src == .u64 {
-                buffer.writeDecimal(array.value(row, as: UInt64.self))
+            let v = array.value(row, as: UInt8.self) != 0
+            out.byte(text ? (v ? 0x74 : 0x66) : (v ? 1 : 0))
+        case .int(let src, let target):
+            if text {
+                if src == .u64 { out.decimal(array.value(row, as: UInt64.self)) } else { out.decimal(array.int64(row, src)) }
             } else {
-                buffer.writeDecimal(array.int64(row, src))
+                let v = array.int64(row, src)
+                switch target {
+                case .int2: out.integer(Int16(truncatingIfNeeded: v))
+                case .int4: out.integer(Int32(truncatingIfNeeded: v))
+                case .int8: out.integer(v)
+                }
             }
         case .float4:
-            buffer.writeFloat(array.float32(row), style: .postgresFloat4)
+            let v = array.float32(row)
+            if text { out.float(v, style: .postgresFloat4) } else { out.integer(v.bitPattern) }
         case .float8:
-            buffer.writeFloat(array.float64(row), style: .postgresFloat8)
+            let v = array.float64(row)
+            if text { out.float(v, style: .postgresFloat8) } else { out.integer(v.bitPattern) }
         case .numeric(let src, let scale):
             let (negative, magnitude) = array.exact(row, src)
-            buffer.writeScaledDecimal(magnitude: magnitude, negative: negative, scale: scale)
+            if text {
+                out.scaledDecimal(magnitude: magnitude, negative: negative, scale: scale)
+            } else {
+                out.numericBinary(magnitude: magnitude, negative: negative, scale: scale)
+            }
+        case .date32, .date64:
+            let days = array.dateDays(row, date64: isDate64)
+            if text {
+                out.date(days: days, style: .postgres)
+            } else if days == duckDBDateInfinity {
+                out.integer(Int32.max)
+            } else if days == duckDBDateNegInfinity || days == Int32.min {
+                out.integer(Int32.min)
+            } else {
+                out.integer(Int32(clamping: Int64(days) - postgresEpochDays))
+            }
+        case .time(let unit):
+            let us = array.timeMicros(row, unit)
+            if text { out.timeOfDay(micros: us) } else { out.integer(us) }
+        case .timestamp(let unit, let zone):
+            let us = array.timestampMicros(row, unit)
+            if text {
+                out.timestamp(micros: us, withZone: zone, style: .postgres)
+            } else if us == duckDBTimestampInfinity {
+                out.integer(Int64.max)
+            } else if us == duckDBTimestampNegInfinity {
+                out.integer(Int64.min)
+            } else {
+                out.integer(us - postgresEpochMicros)
+            }
+        case .interval(let unit):
+            let p = array.intervalParts(row, unit)
+            if text {
+                out.postgresInterval(months: p.months, days: p.days, micros: p.micros)
+            } else {
+                out.integer(p.micros)
+                out.integer(p.days)
+                out.integer(p.months)
+            }
+        case .uuidBytes:
+            if text { out.uuid(array.fixed16(row)) } else { out.bytes(array.fixed16(row)) }
+        case .uuidText:
+            // Binary only (text copies DuckDB's canonical spelling as it is).
+            let start = out.count
+            if !parseUUIDBytes(array.slot(row), into: UnsafeMutableRawBufferPointer(start: out.base + start, count: 16)) {
+                (out.base + start).initializeMemory(as: UInt8.self, repeating: 0, count: 16)
+            }
+            out.count += 16
+        default:
+            break
+        }
+    }
+
+    /// The value's bytes without a length prefix.
+    func writeText(_ array: ArrayData, _ row: Int, into buffer: inout ByteBuffer) {
+        if let max = bound(text: true) {
+            buffer.writeRaw(max: max) { writeBounded(array, row, text: true, into: &$0) }
+            return
+        }
+        switch self {
         case .bignum:
-            if let (negative, digits) = bignumDecimalDigits(array.bytes(row)) {
+            if let (negative, digits) = bignumDecimalDigits(array.slot(row)) {
                 if negative { buffer.writeByte(asciiMinus) }
                 buffer.writeBytes(digits)
             } else {
                 buffer.writeStaticString("NaN")
             }
-        case .string:
-            buffer.writeBytes(array.bytes(row))
+        case .string, .uuidText:
+            buffer.writeBytes(array.slot(row))
         case .bytea:
-            buffer.writeByteaHex(array.bytes(row))
-        case .date32, .date64:
-            buffer.writeDate(days: array.dateDays(row, date64: isDate64), style: .postgres)
-        case .time(let unit):
-            buffer.writeTimeOfDay(micros: array.timeMicros(row, unit))
-        case .timestamp(let unit, let zone):
-            buffer.writeTimestamp(micros: array.timestampMicros(row, unit), withZone: zone, style: .postgres)
-        case .interval(let unit):
-            let p = array.intervalParts(row, unit)
-            buffer.writePostgresInterval(months: p.months, days: p.days, micros: p.micros)
-        case .uuidText:
-            // DuckDB renders UUIDs canonically (lower case, hyphenated) already.
-            buffer.writeBytes(array.bytes(row))
-        case .uuidBytes:
-            buffer.writeUUID(array.fixed16(row))
+            let b = array.slot(row)
+            buffer.writeRaw(max: 2 + 2 * b.count) { $0.byteaHex(b) }
         case .dictionary(let inner):
             guard let values = array.dictionary?.values else { return }
             inner.writeText(values, array.dictionaryIndex(row), into: &buffer)
-        case .array(let element, _, _):
+        case .array(let element, _):
             writeArrayText(element, array, row, into: &buffer)
         case .duckdb(let node):
             node.render(array, row, quoteIfNeeded: false, into: &buffer)
+        default:
+            break
         }
     }
 
     var isDate64: Bool { if case .date64 = self { return true } else { return false } }
 
+    /// The value's bytes without a length prefix.
     func writeBinary(_ array: ArrayData, _ row: Int, into buffer: inout ByteBuffer) {
+        if let max = bound(text: false) {
+            buffer.writeRaw(max: max) { writeBounded(array, row, text: false, into: &$0) }
+            return
+        }
         switch self {
-        case .bool:
-            buffer.writeByte(array.bool(row) ? 1 : 0)
-        case .bool8:
-            buffer.writeByte(array.value(row, as: UInt8.self) != 0 ? 1 : 0)
-        case .int(let src, let target):
-            let v = array.int64(row, src)
-            switch target {
-            case .int2: buffer.writeInteger(Int16(truncatingIfNeeded: v))
-            case .int4: buffer.writeInteger(Int32(truncatingIfNeeded: v))
-            case .int8: buffer.writeInteger(v)
-            }
-        case .float4:
-            buffer.writeInteger(array.float32(row).bitPattern)
-        case .float8:
-            buffer.writeInteger(array.float64(row).bitPattern)
-        case .numeric(let src, let scale):
-            let (negative, magnitude) = array.exact(row, src)
-            buffer.writeNumericBinary(magnitude: magnitude, negative: negative, scale: scale)
         case .bignum:
-            if let (negative, digits) = bignumDecimalDigits(array.bytes(row)) {
+            if let (negative, digits) = bignumDecimalDigits(array.slot(row)) {
                 digits.withUnsafeBufferPointer { buffer.writeNumericBinary(digits: $0, negative: negative, scale: 0) }
             } else {
-                buffer.writeNumericSpecial(numericNaN)
+                buffer.writeRaw(max: 8) { $0.numericSpecial(numericNaN) }
             }
         case .string, .bytea:
-            buffer.writeBytes(array.bytes(row))
-        case .date32, .date64:
-            let days = array.dateDays(row, date64: isDate64)
-            if days == duckDBDateInfinity {
-                buffer.writeInteger(Int32.max)
-            } else if days == duckDBDateNegInfinity || days == Int32.min {
-                buffer.writeInteger(Int32.min)
-            } else {
-                buffer.writeInteger(Int32(clamping: Int64(days) - postgresEpochDays))
-            }
-        case .time(let unit):
-            buffer.writeInteger(array.timeMicros(row, unit))
-        case .timestamp(let unit, _):
-            let us = array.timestampMicros(row, unit)
-            if us == duckDBTimestampInfinity {
-                buffer.writeInteger(Int64.max)
-            } else if us == duckDBTimestampNegInfinity {
-                buffer.writeInteger(Int64.min)
-            } else {
-                buffer.writeInteger(us - postgresEpochMicros)
-            }
-        case .interval(let unit):
-            let p = array.intervalParts(row, unit)
-            buffer.writeInteger(p.micros)
-            buffer.writeInteger(p.days)
-            buffer.writeInteger(p.months)
-        case .uuidText:
-            withUnsafeTemporaryAllocation(byteCount: 16, alignment: 1) { out -> Void in
-                if parseUUIDBytes(array.bytes(row), into: out) {
-                    buffer.writeBytes(UnsafeRawBufferPointer(out))
-                } else {
-                    buffer.writeRepeatingByte(0, count: 16)
-                }
-            }
-        case .uuidBytes:
-            buffer.writeBytes(array.fixed16(row))
+            buffer.writeBytes(array.slot(row))
         case .dictionary(let inner):
             guard let values = array.dictionary?.values else { return }
             inner.writeBinary(values, array.dictionaryIndex(row), into: &buffer)
-        case .array(let element, let elementType, _):
+        case .array(let element, let elementType):
             writeArrayBinary(element, elementType, array, row, into: &buffer)
         case .duckdb(let node):
             node.render(array, row, quoteIfNeeded: false, into: &buffer)
+        default:
+            break
         }
     }
 
@@ -342,21 +462,21 @@ extension ValuePlan {
             hasNull = true
             break
         }
-        buffer.writeInteger(Int32(range.isEmpty ? 0 : 1))  // ndim
-        buffer.writeInteger(Int32(hasNull ? 1 : 0))
-        buffer.writeInteger(elementType.oid)
-        guard !range.isEmpty else { return }
-        buffer.writeInteger(Int32(range.count))  // dimension length
-        buffer.writeInteger(Int32(1))  // lower bound
+        buffer.writeRaw(max: 20) { out in
+            out.integer(Int32(range.isEmpty ? 0 : 1))  // ndim
+            out.integer(Int32(hasNull ? 1 : 0))
+            out.integer(elementType.oid)
+            if !range.isEmpty {
+                out.integer(Int32(range.count))  // dimension length
+                out.integer(Int32(1))  // lower bound
+            }
+        }
         for i in range {
             if element.isNull(child, i) {
-                buffer.writeInteger(Int32(-1))
-                continue
+                buffer.writeRaw(max: 4) { $0.integer(Int32(-1)) }
+            } else {
+                element.encodeField(child, i, text: false, into: &buffer)
             }
-            let lengthIndex = buffer.writerIndex
-            buffer.writeInteger(Int32(0))
-            element.writeBinary(child, i, into: &buffer)
-            buffer.setInteger(Int32(truncatingIfNeeded: buffer.writerIndex - lengthIndex - 4), at: lengthIndex)
         }
     }
 }

@@ -124,22 +124,22 @@ extension DuckLeaf {
             let (negative, magnitude) = array.exact(row, src)
             buffer.writeScaledDecimal(magnitude: magnitude, negative: negative, scale: scale)
         case .bignum:
-            if let (negative, digits) = bignumDecimalDigits(array.bytes(row)) {
+            if let (negative, digits) = bignumDecimalDigits(array.slot(row)) {
                 if negative { buffer.writeByte(asciiMinus) }
                 buffer.writeBytes(digits)
             }
         case .string:
-            buffer.writeBytes(array.bytes(row))
+            buffer.writeBytes(array.slot(row))
         case .blob:
             let bytes: UnsafeRawBufferPointer
             if case .fixedSizeBinary(let w) = array.type {
                 bytes = UnsafeRawBufferPointer(rebasing: array.buffers[1].bytes[((array.offset + row) * w)..<((array.offset + row + 1) * w)])
             } else {
-                bytes = array.bytes(row)
+                bytes = array.slot(row)
             }
             writeDuckDBBlob(bytes, into: &buffer)
         case .bit:
-            writeDuckDBBit(array.bytes(row), into: &buffer)
+            writeDuckDBBit(array.slot(row), into: &buffer)
         case .date32:
             buffer.writeDate(days: array.dateDays(row, date64: false), style: .duckdb)
         case .date64:
@@ -170,6 +170,144 @@ extension DuckLeaf {
             buffer.writeDuckDBInterval(months: p.months, days: p.days, micros: p.micros)
         case .uuidBytes:
             buffer.writeUUID(array.fixed16(row))
+        case .wkb:
+            var reader = WKBReader(bytes: array.slot(row))
+            if !reader.writeWKT(into: &buffer) {
+                buffer.writeStaticString("<invalid WKB>")
+            }
+        }
+    }
+}
+
+/// Well-known binary to DuckDB's well-known text ("POINT (1 2)", "POLYGON ((0 0, 1 0, 1 1, 0 0))").
+struct WKBReader {
+    let bytes: UnsafeRawBufferPointer
+    var position = 0
+    var littleEndian = true
+
+    init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+
+    mutating func uint32() -> UInt32? {
+        guard position + 4 <= bytes.count else { return nil }
+        let v = bytes.loadUnaligned(fromByteOffset: position, as: UInt32.self)
+        position += 4
+        return littleEndian ? UInt32(littleEndian: v) : UInt32(bigEndian: v)
+    }
+
+    mutating func double() -> Double? {
+        guard position + 8 <= bytes.count else { return nil }
+        let v = bytes.loadUnaligned(fromByteOffset: position, as: UInt64.self)
+        position += 8
+        return Double(bitPattern: littleEndian ? UInt64(littleEndian: v) : UInt64(bigEndian: v))
+    }
+
+    /// Writes one geometry; false if the bytes are not valid WKB.
+    mutating func writeWKT(into buffer: inout ByteBuffer, depth: Int = 0) -> Bool {
+        guard depth < 32, position < bytes.count else { return false }
+        littleEndian = bytes[position] == 1
+        position += 1
+        guard var code = uint32() else { return false }
+        var hasZ = false
+        var hasM = false
+        // EWKB flags, then ISO dimension thousands.
+        if code & 0x8000_0000 != 0 { hasZ = true }
+        if code & 0x4000_0000 != 0 { hasM = true }
+        if code & 0x2000_0000 != 0 { position += 4 }  // SRID
+        code &= 0x0FFF_FFFF
+        switch code / 1000 {
+        case 1: hasZ = true
+        case 2: hasM = true
+        case 3: hasZ = true; hasM = true
+        default: break
+        }
+        let kind = code % 1000
+        let dims = 2 + (hasZ ? 1 : 0) + (hasM ? 1 : 0)
+        let names: [UInt32: StaticString] = [1: "POINT", 2: "LINESTRING", 3: "POLYGON", 4: "MULTIPOINT", 5: "MULTILINESTRING", 6: "MULTIPOLYGON", 7: "GEOMETRYCOLLECTION"]
+        guard let name = names[kind] else { return false }
+        buffer.writeStaticString(name)
+        if hasZ && hasM { buffer.writeStaticString(" ZM") } else if hasZ { buffer.writeStaticString(" Z") } else if hasM { buffer.writeStaticString(" M") }
+        func coordinates(_ r: inout WKBReader, _ b: inout ByteBuffer) -> Bool {
+            for k in 0..<dims {
+                guard let v = r.double() else { return false }
+                if k > 0 { b.writeByte(0x20) }
+                b.writeRaw(max: 32) { out in
+                    let start = out.count
+                    out.float(v, style: .duckdb)
+                    // WKT leaves whole numbers without ".0".
+                    if out.count - start >= 2, out.base.load(fromByteOffset: out.count - 2, as: UInt8.self) == 0x2E,
+                       out.base.load(fromByteOffset: out.count - 1, as: UInt8.self) == asciiZero {
+                        out.count -= 2
+                    }
+                }
+            }
+            return true
+        }
+        func points(_ r: inout WKBReader, _ b: inout ByteBuffer) -> Bool {
+            guard let n = r.uint32(), Int(n) <= r.bytes.count else { return false }
+            if n == 0 { b.writeStaticString(" EMPTY"); return true }
+            b.writeStaticString(" (")
+            for i in 0..<n {
+                if i > 0 { b.writeStaticString(", ") }
+                guard coordinates(&r, &b) else { return false }
+            }
+            b.writeByte(0x29)
+            return true
+        }
+        switch kind {
+        case 1:
+            let start = position
+            var allNaN = true
+            for _ in 0..<dims {
+                guard let v = double() else { return false }
+                if !v.isNaN { allNaN = false }
+            }
+            if allNaN {
+                buffer.writeStaticString(" EMPTY")
+                return true
+            }
+            position = start
+            buffer.writeStaticString(" (")
+            guard coordinates(&self, &buffer) else { return false }
+            buffer.writeByte(0x29)
+            return true
+        case 2:
+            return points(&self, &buffer)
+        case 3:
+            guard let rings = uint32(), Int(rings) <= bytes.count else { return false }
+            if rings == 0 { buffer.writeStaticString(" EMPTY"); return true }
+            buffer.writeStaticString(" (")
+            for i in 0..<rings {
+                if i > 0 { buffer.writeStaticString(", ") }
+                // A ring is written like a line string's point list, without the keyword.
+                guard let n = uint32(), Int(n) <= bytes.count else { return false }
+                buffer.writeByte(0x28)
+                for j in 0..<n {
+                    if j > 0 { buffer.writeStaticString(", ") }
+                    guard coordinates(&self, &buffer) else { return false }
+                }
+                buffer.writeByte(0x29)
+            }
+            buffer.writeByte(0x29)
+            return true
+        default:
+            guard let n = uint32(), Int(n) <= bytes.count else { return false }
+            if n == 0 { buffer.writeStaticString(" EMPTY"); return true }
+            buffer.writeStaticString(" (")
+            for i in 0..<n {
+                if i > 0 { buffer.writeStaticString(", ") }
+                // Members carry their own header; multi-geometries print them without keywords.
+                var member = ByteBufferAllocator().buffer(capacity: 64)
+                guard writeWKT(into: &member, depth: depth + 1) else { return false }
+                var text = member.readableBytesView[...]
+                if kind != 7 {
+                    // "POINT (1 2)" → "1 2" for MULTIPOINT; "LINESTRING (…)" → "(…)" otherwise.
+                    guard let open = text.firstIndex(of: 0x28) else { return false }
+                    text = kind == 4 ? text[(open + 1)..<(text.endIndex - 1)] : text[open...]
+                }
+                buffer.writeBytes(text)
+            }
+            buffer.writeByte(0x29)
+            return true
         }
     }
 }

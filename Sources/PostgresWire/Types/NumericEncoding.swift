@@ -10,10 +10,15 @@ let numericNaN: UInt16 = 0xC000
 let numericPositiveInfinity: UInt16 = 0xD000
 let numericNegativeInfinity: UInt16 = 0xF000
 
-extension ByteBuffer {
-    /// Writes a numeric given as ASCII decimal digits (most significant first) with `scale`
-    /// of them after the decimal point.
-    mutating func writeNumericBinary(digits: UnsafeBufferPointer<UInt8>, negative: Bool, scale: Int) {
+extension RawOut {
+    /// The bytes `numericBinary(digits:...)` needs at most for `digitCount` digits.
+    static func numericBinaryBound(digitCount: Int, scale: Int) -> Int {
+        8 + 2 * ((digitCount + 3) / 4 + (max(scale, 0) + 3) / 4 + 2)
+    }
+
+    /// A numeric given as ASCII decimal digits (most significant first) with `scale` of them
+    /// after the decimal point.
+    mutating func numericBinary(digits: UnsafeBufferPointer<UInt8>, negative: Bool, scale: Int) {
         let scale = max(scale, 0)
         let intLen = digits.count - scale
         let intGroups = intLen > 0 ? (intLen + 3) / 4 : 0
@@ -27,7 +32,7 @@ extension ByteBuffer {
             for p in (g * 4)..<(g * 4 + 4) {
                 let j = p - padLeft
                 let d: UInt16 = (j >= 0 && j < digits.count) ? UInt16(digits[j] &- asciiZero) : 0
-                v = v * 10 + d
+                v = v &* 10 &+ d
             }
             return v
         }
@@ -35,33 +40,40 @@ extension ByteBuffer {
         var first = 0
         while first < total && group(first) == 0 { first += 1 }
         guard first < total else {
-            writeInteger(UInt16(0))
-            writeInteger(UInt16(0))
-            writeInteger(numericPositive)
-            writeInteger(UInt16(scale))
+            integer(UInt16(0))
+            integer(UInt16(0))
+            integer(numericPositive)
+            integer(UInt16(scale))
             return
         }
         var last = total - 1
         while group(last) == 0 { last -= 1 }
-        writeInteger(UInt16(last - first + 1))
-        writeInteger(Int16(intGroups - 1 - first))
-        writeInteger(negative ? numericNegative : numericPositive)
-        writeInteger(UInt16(scale))
-        for g in first...last { writeInteger(group(g)) }
+        integer(UInt16(last - first + 1))
+        integer(Int16(intGroups - 1 - first))
+        integer(negative ? numericNegative : numericPositive)
+        integer(UInt16(scale))
+        for g in first...last { integer(group(g)) }
     }
 
-    mutating func writeNumericBinary(magnitude: UInt128, negative: Bool, scale: Int) {
-        withDecimalDigits(magnitude) { digits in
-            writeNumericBinary(digits: digits, negative: negative, scale: scale)
+    /// Needs 56 bytes plus scale / 2.
+    mutating func numericBinary(magnitude: UInt128, negative: Bool, scale: Int) {
+        withDecimalDigits(magnitude) { numericBinary(digits: $0, negative: negative, scale: scale) }
+    }
+
+    /// numeric NaN / ±Infinity (PostgreSQL 14+). Needs 8 bytes.
+    mutating func numericSpecial(_ sign: UInt16) {
+        integer(UInt16(0))
+        integer(UInt16(0))
+        integer(sign)
+        integer(UInt16(0))
+    }
+}
+
+extension ByteBuffer {
+    mutating func writeNumericBinary(digits: UnsafeBufferPointer<UInt8>, negative: Bool, scale: Int) {
+        writeRaw(max: RawOut.numericBinaryBound(digitCount: digits.count, scale: scale)) {
+            $0.numericBinary(digits: digits, negative: negative, scale: scale)
         }
-    }
-
-    /// numeric NaN / ±Infinity (PostgreSQL 14+).
-    mutating func writeNumericSpecial(_ sign: UInt16) {
-        writeInteger(UInt16(0))
-        writeInteger(UInt16(0))
-        writeInteger(sign)
-        writeInteger(UInt16(0))
     }
 }
 

@@ -102,6 +102,8 @@ enum TextInput {
             return .interval(months: m, days: d, micros: us)
         case .uuid: return .uuid(try parseUUID(text))
         case .list(let element), .array(let element, _):
+            // Lists of nested types, and DuckDB's own list spelling "[1, 2]": DuckDB casts.
+            if PostgresTypeMapping.isNested(element) || ArrayInput.isDuckDBListLiteral(text) { return .varchar(text) }
             return try ArrayInput.parseText(text, element: element)
         default:
             // BIT, TIME WITH TIME ZONE, BIGNUM, STRUCT, MAP, ...: DuckDB casts the text.
@@ -469,13 +471,29 @@ struct ExactDecimal {
         return .decimal(unscaled: u, width: UInt8(width), scale: UInt8(scale))
     }
 
-    /// DECIMAL with this literal's own scale, if it fits in 38 digits.
+    /// DECIMAL with this literal's own scale if it fits in 38 digits; HUGEINT or UHUGEINT
+    /// for larger integers that fit those.
     func ownScaleValue() -> DuckDBValue? {
         let scale = max(displayScale, -exponent)
         let intDigits = max(0, digits.count + exponent)
         let width = max(1, intDigits + scale)
-        guard width <= 38, let u = unscaled(scale: scale) else { return nil }
-        return .decimal(unscaled: u, width: UInt8(width), scale: UInt8(scale))
+        if width <= 38, let u = unscaled(scale: scale) {
+            return .decimal(unscaled: u, width: UInt8(width), scale: UInt8(scale))
+        }
+        guard exponent >= 0, intDigits <= 39 else { return nil }
+        var m: UInt128 = 0
+        for d in digits + Array(repeating: 0, count: exponent) {
+            let (a, o1) = m.multipliedReportingOverflow(by: 10)
+            let (b, o2) = a.addingReportingOverflow(UInt128(d))
+            guard !o1 && !o2 else { return nil }
+            m = b
+        }
+        if negative {
+            if m == Int128.min.magnitude { return .hugeint(Int128.min) }
+            return Int128(exactly: m).map { .hugeint(-$0) }
+        }
+        if let i = Int128(exactly: m) { return .hugeint(i) }
+        return .uhugeint(m)
     }
 
     /// Plain decimal notation with the display scale ("1.50", "-0.05", "0.000").

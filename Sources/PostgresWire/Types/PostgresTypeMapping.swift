@@ -110,9 +110,7 @@ public enum PostgresTypeMapping {
             let elementPlan = try PlanBuilder.scalarPlan(child, alias: nil, field: childField, name: name)
                 ?? .duckdb(.leaf(try PlanBuilder.duckLeaf(child, alias: nil, field: childField, name: name)))
             let elementType = scalarType(child, alias: nil) ?? .text
-            var fixed = false
-            if case .fixedSizeList = field.type { fixed = true }
-            return .array(element: elementPlan, elementType: elementType, fixedSize: fixed)
+            return .array(element: elementPlan, elementType: elementType)
         default:
             break
         }
@@ -146,7 +144,7 @@ public enum PostgresTypeMapping {
         TableRow(duckDB: "BIGNUM", arrow: "binary (arrow.opaque)", postgres: "numeric", oid: "1700", notes: "any number of digits"),
         TableRow(duckDB: "FLOAT", arrow: "float", postgres: "float4", oid: "700", notes: "shortest round-trip text, `NaN`, `Infinity`"),
         TableRow(duckDB: "DOUBLE", arrow: "double", postgres: "float8", oid: "701", notes: "shortest round-trip text"),
-        TableRow(duckDB: "DECIMAL(p,s)", arrow: "decimal128(p,s)", postgres: "numeric(p,s)", oid: "1700", notes: "typmod `(p << 16 | s) + 4`; text keeps the scale"),
+        TableRow(duckDB: "DECIMAL(p,s)", arrow: "decimal128(p,s)", postgres: "numeric(p,s)", oid: "1700", notes: "typmod `(p << 16) + s + 4`; text keeps the scale"),
         TableRow(duckDB: "VARCHAR", arrow: "utf8", postgres: "text", oid: "25", notes: "text rather than varchar: DuckDB strings have no length limit"),
         TableRow(duckDB: "JSON", arrow: "utf8 (alias JSON)", postgres: "json", oid: "114", notes: ""),
         TableRow(duckDB: "BLOB", arrow: "binary", postgres: "bytea", oid: "17", notes: "text `\\x…` (bytea_output hex)"),
@@ -168,6 +166,7 @@ public enum PostgresTypeMapping {
         TableRow(duckDB: "UNION", arrow: "sparse union", postgres: "text", oid: "25", notes: "the value of the active member"),
         TableRow(duckDB: "BIT", arrow: "binary", postgres: "text", oid: "25", notes: "`101`"),
         TableRow(duckDB: "TIME WITH TIME ZONE", arrow: "time64[us]", postgres: "text", oid: "25", notes: "DuckDB's default Arrow export drops the offset: the local time only; with arrow_lossless_conversion `01:02:03+05`"),
+        TableRow(duckDB: "GEOMETRY", arrow: "binary (geoarrow.wkb)", postgres: "text", oid: "25", notes: "DuckDB's WKT, e.g. `POINT (1 2)`"),
         TableRow(duckDB: "\"NULL\"", arrow: "null", postgres: "text", oid: "25", notes: "always NULL"),
         TableRow(duckDB: "anything else", arrow: "…", postgres: "text", oid: "25", notes: "rendered from the Arrow data"),
     ]

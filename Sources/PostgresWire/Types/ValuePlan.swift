@@ -58,7 +58,7 @@ indirect enum ValuePlan: Sendable {
     /// A dictionary-encoded value: the plan applies to the dictionary's values.
     case dictionary(ValuePlan)
     /// A one-dimensional PostgreSQL array.
-    case array(element: ValuePlan, elementType: PostgresType, fixedSize: Bool)
+    case array(element: ValuePlan, elementType: PostgresType)
     /// Text rendered the way DuckDB casts the value to VARCHAR.
     case duckdb(DuckNode)
 
@@ -113,6 +113,8 @@ enum DuckLeaf: Sendable {
     case timestamp(ArrowType.TimeUnit, zone: Bool)
     case interval(ArrowType.IntervalUnit)
     case uuidBytes
+    /// GEOMETRY as WKB (geoarrow.wkb), shown as DuckDB's WKT.
+    case wkb
     /// DuckDB never quotes numbers, booleans and UUIDs in nested values.
     var neverQuoted: Bool {
         switch self {
@@ -265,14 +267,44 @@ enum PlanBuilder {
             for (pos, id) in typeIds.enumerated() where id >= 0 && id < 128 { table[Int(id)] = pos }
             if typeIds.isEmpty { for pos in 0..<min(children.count, 128) { table[pos] = pos } }
             return .union(childForTypeId: table, children: children, dense: mode == .dense)
+        case .other, .invalid:
+            return try genericNode(field, name: name, type: type)
         default:
             return .leaf(try duckLeaf(type, alias: alias, field: field, name: name))
+        }
+    }
+
+    /// A rendering from the Arrow type alone, for DuckDB types this wrapper has no name for.
+    static func genericNode(_ field: Field, name: String, type: LogicalType) throws -> DuckNode {
+        if field.dictionary != nil { return .dictionary(.leaf(.string(escapable: true))) }
+        switch field.type {
+        case .list(let c), .largeList(let c), .fixedSizeList(let c, _):
+            return .list(try genericNode(c, name: name, type: type))
+        case .struct(let fields):
+            let names = fields.map(\.name)
+            return .struct(
+                names: names, children: try fields.map { try genericNode($0, name: name, type: type) },
+                unnamed: !names.isEmpty && names.allSatisfy(\.isEmpty))
+        case .map(let entries, _):
+            guard case .struct(let kv) = entries.type, kv.count == 2 else { throw unsupported(name, type, field.type) }
+            return .map(key: try genericNode(kv[0], name: name, type: type), value: try genericNode(kv[1], name: name, type: type))
+        case .union(let mode, let typeIds, let children):
+            var table = [Int](repeating: -1, count: 128)
+            for (pos, id) in typeIds.enumerated() where id >= 0 && id < 128 { table[Int(id)] = pos }
+            return .union(childForTypeId: table, children: try children.map { try genericNode($0, name: name, type: type) }, dense: mode == .dense)
+        default:
+            if extensionName(field) == "geoarrow.wkb" { return .leaf(.wkb) }
+            guard let leaf = try genericLeaf(field.type, zone: false) else { throw unsupported(name, type, field.type) }
+            return .leaf(leaf)
         }
     }
 
     static func duckLeaf(_ type: LogicalType, alias: String?, field: Field, name: String) throws -> DuckLeaf {
         let arrow = field.type
         func bad() -> PostgresTypeError { unsupported(name, type, arrow) }
+        if extensionName(field) == "geoarrow.wkb", arrow == .binary || arrow == .largeBinary {
+            return .wkb
+        }
         switch type {
         case .boolean where arrow == .int(bitWidth: 8, signed: true) || arrow == .int(bitWidth: 8, signed: false):
             return .bool8
