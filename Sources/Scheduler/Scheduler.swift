@@ -49,6 +49,7 @@ public final class Session: @unchecked Sendable {
     }
 
     /// Runs blocking work that needs no slot (prepare, describe, bind).
+    @discardableResult
     public func run<T: Sendable>(_ body: @escaping @Sendable (Connection) throws -> T) async throws -> T {
         try await worker.run(body)
     }

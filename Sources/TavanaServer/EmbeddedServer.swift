@@ -58,7 +58,9 @@ public struct EmbeddedServer: Sendable {
             return nil
         }
         let chain = try NIOSSLCertificate.fromPEMFile(cert).map { NIOSSLCertificateSource.certificate($0) }
-        let tlsConfig = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .file(key))
+        // PEM whatever the file is called (server.key is PostgreSQL's usual name).
+        let privateKey = try NIOSSLPrivateKey(file: key, format: .pem)
+        let tlsConfig = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(privateKey))
         return try NIOSSLContext(configuration: tlsConfig)
     }
 }
@@ -68,8 +70,12 @@ struct PostgresService: Service {
     let bound: BoundPostgresServer
 
     func run() async throws {
-        try await cancelWhenGracefulShutdown {
-            try await bound.serve()
+        do {
+            try await cancelWhenGracefulShutdown {
+                try await bound.serve()
+            }
+        } catch is CancellationError {
+            // Graceful shutdown (SIGTERM/SIGINT) ends the accept loop this way: a clean stop.
         }
     }
 }

@@ -50,6 +50,7 @@ public final class WorkerSession: Sendable {
     }
 
     /// Runs `body` on the worker's blocking thread pool.
+    @discardableResult
     public func run<T: Sendable>(_ body: @escaping @Sendable (Connection) throws -> T) async throws -> T {
         let connection = self.connection
         return try await threadPool.runIfActive { try body(connection) }

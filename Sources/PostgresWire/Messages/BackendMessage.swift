@@ -23,6 +23,8 @@ public enum BackendMessage: Sendable {
     case portalSuspended
     case error(ErrorFields)
     case notice(ErrorFields)
+    /// The newest minor version of protocol 3 we speak, and options we did not recognise.
+    case negotiateProtocolVersion(newestMinor: Int32, unrecognized: [String])
 
     public enum TransactionStatus: UInt8, Sendable {
         case idle = 0x49  // I
@@ -136,6 +138,12 @@ extension ByteBuffer {
         case .portalSuspended: framed("s") { _ in }
         case .error(let f): framed("E") { $0.writeErrorFields(f) }
         case .notice(let f): framed("N") { $0.writeErrorFields(f) }
+        case .negotiateProtocolVersion(let minor, let options):
+            framed("v") {
+                $0.writeInteger(minor)
+                $0.writeInteger(Int32(options.count))
+                for o in options { $0.writePostgresString(o) }
+            }
         }
     }
 

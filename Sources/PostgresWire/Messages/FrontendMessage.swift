@@ -20,7 +20,7 @@ public enum FrontendMessage: Sendable, Equatable {
     case flush
     case close(DescribeTarget, name: String)
     case terminate
-    case copyData, copyDone, copyFail(String)
+    case copyDataBytes(ByteBuffer), copyDone, copyFail(String)
     case functionCall
 
     public struct StartupMessage: Sendable, Equatable {

@@ -149,8 +149,7 @@ public struct FrontendMessageDecoder: ByteToMessageDecoder {
         case UInt8(ascii: "p"):
             return .password(body.readSlice(length: body.readableBytes)!)
         case UInt8(ascii: "d"):
-            body.moveReaderIndex(forwardBy: body.readableBytes)
-            return .copyData
+            return .copyDataBytes(body.readSlice(length: body.readableBytes)!)
         case UInt8(ascii: "c"): return .copyDone
         case UInt8(ascii: "f"): return .copyFail(try string("CopyFail"))
         case UInt8(ascii: "F"):

@@ -61,6 +61,14 @@ public struct SCRAMVerifier: Sendable, Equatable {
 }
 
 enum SCRAM {
+    /// Per-process secret for salts of users whose password is stored in plain text (and of
+    /// unknown users): 16 bytes, as PostgreSQL uses, stable for one user within a process.
+    static let saltKey = SymmetricKey(size: .bits256)
+
+    static func derivedSalt(for user: String) -> [UInt8] {
+        Array([UInt8](HMAC<SHA256>.authenticationCode(for: Array(user.utf8), using: saltKey)).prefix(16))
+    }
+
     static func hmac(_ key: [UInt8], _ message: String) -> [UInt8] { hmac(key, Array(message.utf8)) }
     static func hmac(_ key: [UInt8], _ message: [UInt8]) -> [UInt8] {
         [UInt8](HMAC<SHA256>.authenticationCode(for: message, using: SymmetricKey(data: key)))
@@ -177,8 +185,9 @@ public struct AuthenticationStateMachine: Sendable {
                 state = .done
                 return .fail(ErrorFields(severity: "FATAL", sqlState: SQLState.protocolViolation, message: "SCRAM nonce missing"))
             }
-            // Unknown users get a made-up verifier so that the exchange looks the same.
-            let verifier = scramVerifier() ?? SCRAMVerifier(password: UUID().uuidString, salt: Array(user.utf8.prefix(16)) + [1], iterations: 4096)
+            // Unknown users get a made-up verifier with a stable 16-byte salt, so that the
+            // exchange looks the same as for a real user and does not reveal who exists.
+            let verifier = scramVerifier() ?? SCRAMVerifier(password: UUID().uuidString, salt: SCRAM.derivedSalt(for: user), iterations: 4096)
             let serverNonce = Data((0..<18).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
             let nonce = String(clientNonce) + serverNonce
             let serverFirst = "r=\(nonce),s=\(Data(verifier.salt).base64EncodedString()),i=\(verifier.iterations)"
@@ -208,7 +217,7 @@ public struct AuthenticationStateMachine: Sendable {
     private func scramVerifier() -> SCRAMVerifier? {
         switch configuration.users[user] {
         case .scram(let v): return v
-        case .plain(let p): return SCRAMVerifier(password: p, salt: Array("tavana:\(user)".utf8), iterations: 4096)
+        case .plain(let p): return SCRAMVerifier(password: p, salt: SCRAM.derivedSalt(for: user), iterations: 4096)
         default: return nil
         }
     }

@@ -8,6 +8,11 @@ enum CompatibilityAnswer: Sendable {
     case command(tag: String, parameterStatus: [(String, String)])
     /// `DEALLOCATE [PREPARE] name | ALL`: drops protocol-level prepared statements too.
     case deallocate(name: String?)
+    /// SAVEPOINT / RELEASE: accepted inside a transaction block (DuckDB has no savepoints,
+    /// so ROLLBACK TO is refused).
+    case savepoint(tag: String)
+    /// A session setting Tavana itself acts on (statement_timeout), in milliseconds.
+    case statementTimeout(milliseconds: Int)
 
     var columns: [DuckDB.ColumnDescription] { [] }
 }
@@ -70,6 +75,15 @@ struct Compatibility: Sendable {
                 return .run("SELECT \(literal(value)) AS \(name)")
             }
         }
+        if first == "SAVEPOINT" { return .answer(.savepoint(tag: "SAVEPOINT")) }
+        if first == "RELEASE" { return .answer(.savepoint(tag: "RELEASE")) }
+        if first == "ROLLBACK", words.dropFirst().first == "TO" {
+            return .error(ErrorFields(
+                sqlState: SQLState.featureNotSupported,
+                message: "ROLLBACK TO SAVEPOINT is not supported: DuckDB has no savepoints",
+                hint: "Roll back the whole transaction with ROLLBACK."))
+        }
+        if first == "COPY", let problem = copyProblem(sql) { return .error(problem) }
         if first == "DEALLOCATE" {
             var lexer = CursorCommand.Lexer(sql)
             _ = lexer.word()
@@ -94,7 +108,7 @@ struct Compatibility: Sendable {
         let name = rest[..<nameEnd].lowercased()
         if words[0] == "SET", name == "time" || name == "names" { return .answer(.command(tag: "SET", parameterStatus: [])) }
         guard parameters[name] != nil, name != "search_path" else { return nil }
-        if words[0] == "RESET" { return .answer(.command(tag: "RESET", parameterStatus: [])) }
+        if words[0] == "RESET" && name != "statement_timeout" { return .answer(.command(tag: "RESET", parameterStatus: [])) }
         var value = rest[nameEnd...].drop(while: \.isWhitespace)
         if value.hasPrefix("=") { value = value.dropFirst() } else if value.uppercased().hasPrefix("TO") { value = value.dropFirst(2) }
         var text = String(value).trimmingWhitespace()
@@ -105,6 +119,14 @@ struct Compatibility: Sendable {
         if name == "client_encoding", !["UTF8", "UTF-8", "UNICODE"].contains(text.uppercased()) {
             return .error(ErrorFields(sqlState: SQLState.featureNotSupported,
                                       message: "client_encoding \(text) is not supported: Tavana speaks UTF8 only"))
+        }
+        if name == "statement_timeout" {
+            if words[0] == "RESET" { return .answer(.statementTimeout(milliseconds: 0)) }
+            guard let ms = Self.milliseconds(text) else {
+                return .error(ErrorFields(sqlState: SQLState.invalidParameterValue,
+                                          message: "invalid value for parameter \"statement_timeout\": \"\(text)\""))
+            }
+            return .answer(.statementTimeout(milliseconds: ms))
         }
         let canonical = ["datestyle": "DateStyle", "intervalstyle": "IntervalStyle"][name] ?? name
         let status = Self.reported.contains(name) ? [(canonical, text)] : []
@@ -118,11 +140,16 @@ struct Compatibility: Sendable {
             "CREATE OR REPLACE TEMP MACRO version() AS \(literal(versionString))",
             // psql's \\d family asks for owners; DuckDB has no roles.
             "CREATE OR REPLACE TEMP MACRO pg_get_userbyid(id) AS current_user",
+            // jsonb casts work (as DuckDB JSON, presented as json).
+            "CREATE TEMP TYPE jsonb AS JSON",
+            // Type lookups of clients (psycopg's TypeInfo, SQLAlchemy): oids stand in for names.
+            "CREATE TEMP TYPE regtype AS BIGINT",
+            "CREATE OR REPLACE TEMP MACRO to_regtype(name) AS (SELECT oid FROM pg_catalog.pg_type WHERE typname = name LIMIT 1)",
         ]
     }
 
     /// pg_catalog-qualified calls of functions that only exist as our temporary macros.
-    static let macroFunctions = ["version", "pg_get_userbyid"]
+    static let macroFunctions = ["version", "pg_get_userbyid", "to_regtype"]
 
     /// Functions that answer differently in PostgreSQL: pg_catalog.version(), current_setting(...).
     private func rewriteFunctions(_ sql: String) -> String {
@@ -143,6 +170,31 @@ struct Compatibility: Sendable {
                 with: literal(value), options: .regularExpression)
         }
         return out
+    }
+
+    /// PostgreSQL time units for timeouts: a bare number is milliseconds.
+    static func milliseconds(_ text: String) -> Int? {
+        let t = text.trimmingCharacters(in: .whitespaces).lowercased()
+        let digits = t.prefix(while: { $0.isNumber })
+        guard let n = Int(digits) else { return nil }
+        switch t.dropFirst(digits.count).trimmingCharacters(in: .whitespaces) {
+        case "", "ms": return n
+        case "s": return n * 1000
+        case "min": return n * 60_000
+        case "h": return n * 3_600_000
+        case "d": return n * 86_400_000
+        default: return nil
+        }
+    }
+
+    /// COPY to or from the server's own standard streams would write into its log or wait
+    /// on its terminal; clients use COPY TO STDOUT / FROM STDIN (CopyCommand) instead.
+    func copyProblem(_ sql: String) -> ErrorFields? {
+        let pattern = #"(?is)(['"]/dev/(stdin|stdout|stderr|fd/\d+)['"]|['"]/proc/self/fd)"#
+        guard sql.range(of: pattern, options: .regularExpression) != nil else { return nil }
+        return ErrorFields(sqlState: SQLState.featureNotSupported,
+                           message: "COPY to or from the server's standard streams is not allowed",
+                           hint: "Use COPY ... TO STDOUT / FROM STDIN to move data over the connection.")
     }
 
     private func literal(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "''") + "'" }

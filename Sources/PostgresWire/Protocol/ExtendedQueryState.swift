@@ -16,8 +16,11 @@ final class PreparedInfo: @unchecked Sendable {
     let compat: CompatibilityAnswer?
     /// Set for DECLARE / FETCH / MOVE / CLOSE (for DECLARE, `statement` is the cursor's query).
     let cursor: CursorCommand?
+    /// Set for COPY to or from the client (for COPY TO STDOUT, `statement` is the query).
+    let copy: CopyCommand?
 
-    init(sql: String, statement: PreparedStatement?, clientParameterOIDs: [UInt32], compat: CompatibilityAnswer? = nil, cursor: CursorCommand? = nil) {
+    init(sql: String, statement: PreparedStatement?, clientParameterOIDs: [UInt32], compat: CompatibilityAnswer? = nil, cursor: CursorCommand? = nil, copy: CopyCommand? = nil) {
+        self.copy = copy
         self.sql = sql
         self.statement = statement
         self.clientParameterOIDs = clientParameterOIDs
@@ -28,7 +31,7 @@ final class PreparedInfo: @unchecked Sendable {
         statementType = statement?.statementType ?? .select
     }
 
-    var isEmpty: Bool { statement == nil && compat == nil && cursor == nil }
+    var isEmpty: Bool { statement == nil && compat == nil && cursor == nil && copy == nil }
 
     /// The OIDs reported in ParameterDescription: what the client declared, else what
     /// DuckDB inferred, else text (clients then send text that DuckDB casts).
@@ -44,6 +47,7 @@ final class PreparedInfo: @unchecked Sendable {
     /// Whether the statement sends rows to the client. DML and DDL report a count instead
     /// (DuckDB returns it as a one-column "Count" result), unless they have RETURNING.
     var sendsRows: Bool {
+        if copy != nil { return false }
         if let cursor {
             if case .fetch(_, _, let move) = cursor { return !move }
             return false

@@ -60,6 +60,7 @@ public enum SQLState {
                 if m.contains("Table with name") || m.contains("View with name") { return undefinedTable }
                 if m.contains("Scalar Function") || m.contains("Function with name") || m.contains("Macro Function") { return undefinedFunction }
                 if m.contains("Schema with name") { return "3F000" }
+                if m.contains("Type with name") { return undefinedObject }
                 if m.contains("Catalog") { return invalidCatalogName }
                 return undefinedObject
             }

@@ -1,3 +1,4 @@
+import Foundation
 import DuckDB
 
 /// What the front door needs to know about a statement before or after DuckDB runs it:
@@ -40,13 +41,35 @@ public enum StatementClassifier {
         return words
     }
 
+    /// "CREATE TABLE" for "CREATE OR REPLACE TEMPORARY TABLE ...": the verb and the kind of
+    /// object, without modifiers, as PostgreSQL's tags say it.
+    static func objectWords(_ sql: String) -> String {
+        let modifiers: Set<String> = ["OR", "REPLACE", "TEMP", "TEMPORARY", "UNIQUE", "UNLOGGED", "GLOBAL", "LOCAL", "IF", "NOT", "EXISTS", "PERSISTENT"]
+        let words = leadingKeywords(sql, count: 8)
+        guard let verb = words.first else { return "" }
+        guard let object = words.dropFirst().first(where: { !modifiers.contains($0) }) else { return verb }
+        if object == "MATERIALIZED" { return "\(verb) MATERIALIZED VIEW" }
+        return "\(verb) \(object)"
+    }
+
+    static func isCreateTableAs(_ sql: String) -> Bool {
+        sql.range(of: #"(?is)^\s*CREATE\s.*?\bTABLE\b[^(]*?\bAS\b"#, options: .regularExpression) != nil
+            || sql.range(of: #"(?is)^\s*CREATE\s.*?\bTABLE\b.*?\)\s*AS\s"#, options: .regularExpression) != nil
+    }
+
+    static func isSavepointCommand(_ sql: String) -> Bool {
+        let w = leadingKeywords(sql)
+        return w.first == "SAVEPOINT" || w.first == "RELEASE" || (w.first == "ROLLBACK" && w.dropFirst().first == "TO")
+    }
+
     public static func transactionEffect(_ sql: String) -> TransactionEffect {
         let w = leadingKeywords(sql)
         switch w.first {
         case "BEGIN": return .begin
         case "START": return w.dropFirst().first == "TRANSACTION" ? .begin : .none
         case "COMMIT", "END": return .commit
-        case "ROLLBACK", "ABORT": return .rollback
+        case "ROLLBACK": return w.dropFirst().first == "TO" ? .none : .rollback
+        case "ABORT": return .rollback
         default: return .none
         }
     }
@@ -68,19 +91,18 @@ public enum StatementClassifier {
         case .copy: return "COPY \(rowsChanged ?? rowCount)"
         case .transaction:
             switch transactionEffect(sql) {
-            case .begin: return "BEGIN"
+            case .begin: return first == "START" ? "START TRANSACTION" : "BEGIN"
             case .commit: return "COMMIT"
             case .rollback: return "ROLLBACK"
             case .none: return first
             }
         case .create:
-            // CREATE TABLE AS reports "SELECT n" in PostgreSQL.
-            if rowsChanged == nil, rowCount > 0, sql.uppercased().contains(" AS ") && words.contains("TABLE") {
-                return "SELECT \(rowCount)"
-            }
-            return words.prefix(2).joined(separator: " ").replacingOccurrences(of: "CREATE OR", with: "CREATE")
+            // CREATE TABLE ... AS reports "SELECT n" in PostgreSQL.
+            let object = objectWords(sql)
+            if object == "CREATE TABLE", let n = rowsChanged, isCreateTableAs(sql) { return "SELECT \(n)" }
+            return object
         case .drop, .alter:
-            return words.prefix(2).joined(separator: " ")
+            return objectWords(sql)
         case .set, .variableSet: return first == "RESET" ? "RESET" : "SET"
         case .load: return "LOAD"
         case .attach: return "ATTACH"

@@ -21,6 +21,8 @@ final class PostgresConnection {
     var transaction: BackendMessage.TransactionStatus = .idle
     /// After an error in an extended-query sequence, messages are skipped until Sync.
     var skippingUntilSync = false
+    /// statement_timeout in milliseconds; 0 is none.
+    var statementTimeout = 0
     let flushThreshold = 256 << 10
 
     init(context: PostgresServerContext, channel: any Channel) {
@@ -31,11 +33,21 @@ final class PostgresConnection {
         logger[metadataKey: "peer"] = "\(channel.remoteAddress.map { "\($0)" } ?? "?")"
     }
 
-    func run(inbound: Inbound, outbound: Outbound) async {
-        var iterator = inbound.makeAsyncIterator()
+    /// The inbound message stream; COPY FROM STDIN reads its data from here mid-statement.
+    var inbound: Inbound.AsyncIterator?
+
+    func nextMessage() async throws -> FrontendMessage? {
+        try await inbound?.next()
+    }
+
+    func run(inbound stream: Inbound, outbound: Outbound) async {
+        inbound = stream.makeAsyncIterator()
         do {
-            guard try await startup(&iterator, outbound) else { return }
-            while let message = try await iterator.next() {
+            guard var iterator = inbound else { return }
+            let started = try await startup(&iterator, outbound)
+            inbound = iterator
+            guard started else { finish(); return }
+            while let message = try await nextMessage() {
                 if try await handle(message, outbound) == false { break }
             }
         } catch let violation as ProtocolViolation {
@@ -69,6 +81,12 @@ final class PostgresConnection {
                 return false
             }
             logger[metadataKey: "user"] = "\(user)"
+            // Newer clients ask for 3.x or send protocol options ("_pq_."): say what we speak.
+            let unrecognized = startup.parameters.map(\.0).filter { $0.hasPrefix("_pq_.") }
+            if startup.protocolVersion & 0xFFFF > 0 || !unrecognized.isEmpty {
+                // PostgreSQL sends the full version code here (3.0 = 196608), whatever the docs' wording.
+                out.writeBackendMessage(.negotiateProtocolVersion(newestMinor: FrontendMessageDecoder.protocolVersion3, unrecognized: unrecognized))
+            }
             var auth = AuthenticationStateMachine(configuration: context.authentication, user: user)
             var action = auth.start()
             while true {
@@ -184,7 +202,7 @@ final class PostgresConnection {
             throw ProtocolViolation("unexpected password message")
         case .startup, .sslRequest, .gssEncRequest, .cancelRequest:
             throw ProtocolViolation("unexpected startup packet after startup")
-        case .copyData, .copyDone, .copyFail:
+        case .copyDataBytes, .copyDone, .copyFail:
             // COPY FROM STDIN is never started, so stray COPY messages are ignored, as PostgreSQL does.
             return true
         case .functionCall:

@@ -1,4 +1,5 @@
 import Arrow
+import Foundation
 import DuckDB
 import NIOCore
 import Scheduler
@@ -16,18 +17,63 @@ extension PostgresConnection {
             out.writeBackendMessage(.emptyQueryResponse)
             return
         }
+        // Several statements in one string run in one implicit transaction, as in
+        // PostgreSQL, unless they manage transactions themselves.
+        let implicit = statements.count > 1 && transaction == .idle
+            && statements.allSatisfy { StatementClassifier.transactionEffect($0) == .none && !StatementClassifier.isSavepointCommand($0) }
+        if implicit, let session {
+            do {
+                try await materializeOpenPortals()
+                try await session.run { try $0.execute("BEGIN TRANSACTION") }
+            } catch {
+                report(error, sql: nil)
+                return
+            }
+        }
         for text in statements {
             do {
                 let info = try await prepare(text, parameterOIDs: [])
                 let portal = Portal(info: info, parameters: [], resultFormats: [])
                 if try await beginTransactionGate(info, portal, outbound) { continue }
-                try await executePortal(portal, maxRows: 0, describe: true, outbound)
+                try await withStatementTimeout {
+                    try await executePortal(portal, maxRows: 0, describe: true, outbound)
+                }
                 portal.close()
             } catch {
                 if channel.isActive == false { return }
                 report(error, sql: text)
+                if implicit, let session { _ = try? await session.run { try $0.execute("ROLLBACK") } }
                 return
             }
+        }
+        if implicit, let session {
+            do {
+                try await session.run { try $0.execute("COMMIT") }
+            } catch {
+                report(error, sql: nil)
+            }
+        }
+    }
+
+    /// Runs `body` under the session's statement_timeout: when it expires, the statement is
+    /// cancelled and fails with 57014, as in PostgreSQL.
+    func withStatementTimeout<T>(_ body: () async throws -> T) async throws -> T {
+        guard statementTimeout > 0, let session else { return try await body() }
+        let fired = TimeoutFlag()
+        let ms = statementTimeout
+        let timer = Task {
+            try await Task.sleep(for: .milliseconds(ms))
+            fired.fire()
+            session.cancel()
+        }
+        defer { timer.cancel() }
+        do {
+            return try await body()
+        } catch {
+            if fired.hasFired {
+                throw ErrorFields(sqlState: SQLState.queryCanceled, message: "canceling statement due to statement timeout")
+            }
+            throw error
         }
     }
 
@@ -54,6 +100,17 @@ extension PostgresConnection {
     func prepare(_ sql: String, parameterOIDs: [UInt32]) async throws -> PreparedInfo {
         guard let session else { throw ProtocolViolation("no session") }
         if SQLSplitter.isBlank(sql) { return PreparedInfo(sql: sql, statement: nil, clientParameterOIDs: parameterOIDs) }
+        if let copy = try CopyCommand.parse(sql) {
+            var statement: PreparedStatement?
+            if case .out(let query) = copy.direction {
+                try await materializeOpenPortals()
+                guard case .run(let rewritten) = compatibility.rewrite(query) else {
+                    throw ErrorFields(sqlState: SQLState.featureNotSupported, message: "COPY needs a query that returns rows")
+                }
+                statement = try await session.run { try $0.prepare(rewritten) }
+            }
+            return PreparedInfo(sql: sql, statement: statement, clientParameterOIDs: parameterOIDs, copy: copy)
+        }
         if let command = try CursorCommand.parse(sql) {
             var statement: PreparedStatement?
             if case .declare(_, _, _, let query) = command {
@@ -178,7 +235,9 @@ extension PostgresConnection {
             return
         }
         if !portal.started, try await beginTransactionGate(portal.info, portal, outbound) { return }
-        try await executePortal(portal, maxRows: maxRows, describe: false, outbound)
+        try await withStatementTimeout {
+            try await executePortal(portal, maxRows: maxRows, describe: false, outbound)
+        }
     }
 
     /// Runs a portal to completion or `maxRows`: the common path of simple and extended
@@ -188,6 +247,20 @@ extension PostgresConnection {
             for (k, v) in status { out.writeBackendMessage(.parameterStatus(k, v)) }
             out.writeBackendMessage(.commandComplete(tag))
             portal.finished = true
+            return
+        }
+        if case .savepoint(let tag)? = portal.info.compat {
+            portal.finished = true
+            guard transaction != .idle else {
+                throw ErrorFields(sqlState: "25P01", message: "\(tag) can only be used in transaction blocks")
+            }
+            out.writeBackendMessage(.commandComplete(tag))
+            return
+        }
+        if case .statementTimeout(let ms)? = portal.info.compat {
+            portal.finished = true
+            statementTimeout = ms
+            out.writeBackendMessage(.commandComplete("SET"))
             return
         }
         if case .deallocate(let name)? = portal.info.compat {
@@ -209,6 +282,10 @@ extension PostgresConnection {
         }
         if let command = portal.info.cursor {
             try await executeCursorCommand(command, portal, describe: describe, outbound)
+            return
+        }
+        if let copy = portal.info.copy {
+            try await executeCopy(copy, portal, outbound)
             return
         }
         try await start(portal)
@@ -379,6 +456,14 @@ extension PostgresConnection {
             portal.cursor = nil
         }
     }
+}
+
+/// Set once by the statement_timeout timer.
+final class TimeoutFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var fired = false
+    func fire() { lock.withLock { fired = true } }
+    var hasFired: Bool { lock.withLock { fired } }
 }
 
 func quoteIdentifier(_ s: String) -> String { "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
