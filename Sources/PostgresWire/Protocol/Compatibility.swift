@@ -142,6 +142,8 @@ struct Compatibility: Sendable {
             "CREATE OR REPLACE TEMP MACRO pg_get_userbyid(id) AS current_user",
             // jsonb casts work (as DuckDB JSON, presented as json).
             "CREATE TEMP TYPE jsonb AS JSON",
+            // PostgreSQL's identifier type, used in catalog queries (`'t'::name`).
+            "CREATE TEMP TYPE name AS VARCHAR",
             // Type lookups of clients (psycopg's TypeInfo, SQLAlchemy): oids stand in for names.
             "CREATE TEMP TYPE regtype AS BIGINT",
             "CREATE OR REPLACE TEMP MACRO to_regtype(name) AS (SELECT oid FROM pg_catalog.pg_type WHERE typname = name LIMIT 1)",
