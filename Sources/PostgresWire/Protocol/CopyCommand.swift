@@ -164,20 +164,7 @@ extension CursorCommand.Lexer {
     mutating func optionValue() -> String? {
         skipSpace()
         guard i < s.count else { return nil }
-        if s[i] == "'" {
-            var out = ""
-            i += 1
-            while i < s.count {
-                if s[i] == "'" {
-                    if i + 1 < s.count && s[i + 1] == "'" { out.append("'"); i += 2; continue }
-                    i += 1
-                    return out
-                }
-                out.append(s[i])
-                i += 1
-            }
-            return out
-        }
+        if s[i] == "'" { return quoted() }
         let start = i
         while i < s.count && !s[i].isWhitespace && s[i] != "," && s[i] != ")" { i += 1 }
         return i > start ? String(s[start..<i]) : nil

@@ -109,24 +109,29 @@ enum CursorCommand: Sendable, Equatable {
             return i > start ? Int(String(s[start..<i])) : nil
         }
 
+        /// The text of a quoted token at the cursor ("ident" or 'literal'), with doubled
+        /// quotes undone; nil if it is not closed.
+        mutating func quoted() -> String? {
+            let q = s[i]
+            var out = ""
+            i += 1
+            while i < s.count {
+                if s[i] == q {
+                    if i + 1 < s.count && s[i + 1] == q { out.append(q); i += 2; continue }
+                    i += 1
+                    return out
+                }
+                out.append(s[i])
+                i += 1
+            }
+            return nil
+        }
+
         /// A plain identifier (folded to lower case, as PostgreSQL does) or a "quoted" one.
         mutating func identifier() -> String? {
             skipSpace()
             guard i < s.count else { return nil }
-            if s[i] == "\"" {
-                var out = ""
-                i += 1
-                while i < s.count {
-                    if s[i] == "\"" {
-                        if i + 1 < s.count && s[i + 1] == "\"" { out.append("\""); i += 2; continue }
-                        i += 1
-                        return out
-                    }
-                    out.append(s[i])
-                    i += 1
-                }
-                return nil
-            }
+            if s[i] == "\"" { return quoted() }
             let start = i
             while i < s.count && (s[i].isLetter || s[i].isNumber || s[i] == "_") { i += 1 }
             return i > start ? String(s[start..<i]).lowercased() : nil
