@@ -166,6 +166,8 @@ struct Compatibility: Sendable {
         // psql writes PostgreSQL's regex operator schema-qualified.
         out = out.replacingOccurrences(of: #"OPERATOR\(pg_catalog\.(!?~)\)"#, with: "$1", options: .regularExpression)
         out = out.replacingOccurrences(of: #"(?i)\s+COLLATE\s+pg_catalog\.default"#, with: "", options: .regularExpression)
+        // Casts to schema-qualified types (`::pg_catalog.text`): DuckDB names types unqualified.
+        out = out.replacingOccurrences(of: #"(?i)::\s*pg_catalog\.(\w+)"#, with: "::$1", options: .regularExpression)
         for (name, value) in parameters {
             out = out.replacingOccurrences(
                 of: #"(?i)\b(pg_catalog\s*\.\s*)?current_setting\s*\(\s*'"# + name + #"'\s*(,\s*(true|false)\s*)?\)"#,
