@@ -1,4 +1,6 @@
+import Crypto
 import DuckDB
+import FlightSQL
 import Logging
 import NIOCore
 import NIOPosix
@@ -40,14 +42,41 @@ public struct EmbeddedServer: Sendable {
             "host": "\(config.host)", "port": "\(bound.port ?? config.pgPort)",
             "auth": "\(authentication.method.rawValue)", "tls": "\(tls != nil)",
         ])
+        let flight = FlightSQLServer(
+            host: config.host, port: config.flightPort, scheduler: scheduler,
+            serverVersion: "Tavana \(TavanaBuild.version), DuckDB \(DuckDBLibrary.loadedVersion)",
+            authenticator: flightAuthenticator(authentication), logger: logger)
         let services = ServiceGroup(
             configuration: .init(
-                services: [.init(service: PostgresService(bound: bound))],
+                services: [
+                    .init(service: PostgresService(bound: bound)),
+                    .init(service: FlightService(server: flight, logger: logger)),
+                ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await services.run()
         try await worker.shutdown()
         logger.info("stopped")
+    }
+
+    /// Flight checks the same users as PostgreSQL (basic credentials, then bearer tokens);
+    /// trust needs none.
+    func flightAuthenticator(_ authentication: AuthenticationConfiguration) -> FlightAuthenticator? {
+        guard authentication.method != .trust else { return nil }
+        let users = authentication.users
+        return FlightAuthenticator { user, password in
+            guard let secret = users[user] else { return false }
+            switch secret {
+            case .plain(let expected):
+                return expected == password
+            case .md5(let expected):
+                let digest = Insecure.MD5.hash(data: Array((password + user).utf8))
+                return expected == "md5" + digest.map { String(format: "%02x", $0) }.joined()
+            case .scram(let verifier):
+                let candidate = SCRAMVerifier(password: password, salt: verifier.salt, iterations: verifier.iterations)
+                return candidate.storedKey == verifier.storedKey && candidate.serverKey == verifier.serverKey
+            }
+        }
     }
 
     func makeTLSContext() throws -> NIOSSLContext? {
@@ -62,6 +91,24 @@ public struct EmbeddedServer: Sendable {
         let privateKey = try NIOSSLPrivateKey(file: key, format: .pem)
         let tlsConfig = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(privateKey))
         return try NIOSSLContext(configuration: tlsConfig)
+    }
+}
+
+/// Runs the Arrow Flight SQL server until graceful shutdown.
+struct FlightService: Service {
+    let server: FlightSQLServer
+    let logger: Logger
+
+    func run() async throws {
+        let server = self.server
+        let logger = self.logger
+        try await withGracefulShutdownHandler {
+            try await server.run { port in
+                logger.info("flight listening", metadata: ["host": "\(server.host)", "port": "\(port)"])
+            }
+        } onGracefulShutdown: {
+            server.beginGracefulShutdown()
+        }
     }
 }
 

@@ -1,0 +1,172 @@
+import Arrow
+import DuckDB
+import Foundation
+
+/// Minimal array builders for the answers Tavana assembles itself (SqlInfo, GetTables with
+/// schemas). Every builder produces an `ArrayData` in the standard Arrow layout.
+enum Build {
+    static func bitmap(_ valid: [Bool]) -> (Buffer, Int) {
+        let nulls = valid.lazy.filter { !$0 }.count
+        guard nulls > 0 else { return (.empty, 0) }
+        var bytes = [UInt8](repeating: 0, count: (valid.count + 7) / 8)
+        for (i, v) in valid.enumerated() where v { bytes[i >> 3] |= 1 << UInt8(i & 7) }
+        return (Buffer(copying: bytes), nulls)
+    }
+
+    static func bytes<T>(_ values: [T]) -> Buffer {
+        values.withUnsafeBytes { Buffer(copying: Array($0)) }
+    }
+
+    /// utf8 (or binary) column; nil is NULL.
+    static func strings(_ values: [String?], binary: Bool = false) -> ArrayData {
+        blobs(values.map { $0.map { Array($0.utf8) } }, type: binary ? .binary : .utf8)
+    }
+
+    static func blobs(_ values: [[UInt8]?], type: ArrowType = .binary) -> ArrayData {
+        var offsets: [Int32] = [0]
+        var data: [UInt8] = []
+        for v in values {
+            if let v { data += v }
+            offsets.append(Int32(data.count))
+        }
+        let (validity, nulls) = bitmap(values.map { $0 != nil })
+        return ArrayData(type: type, length: values.count, nullCount: nulls,
+                         buffers: [validity, bytes(offsets), Buffer(copying: data)])
+    }
+
+    static func fixed<T: FixedWidthInteger>(_ values: [T?], type: ArrowType) -> ArrayData {
+        let (validity, nulls) = bitmap(values.map { $0 != nil })
+        return ArrayData(type: type, length: values.count, nullCount: nulls,
+                         buffers: [validity, bytes(values.map { $0 ?? 0 })])
+    }
+
+    static func bools(_ values: [Bool?]) -> ArrayData {
+        let (validity, nulls) = bitmap(values.map { $0 != nil })
+        var bits = [UInt8](repeating: 0, count: (values.count + 7) / 8)
+        for (i, v) in values.enumerated() where v == true { bits[i >> 3] |= 1 << UInt8(i & 7) }
+        return ArrayData(type: .bool, length: values.count, nullCount: nulls, buffers: [validity, Buffer(copying: bits)])
+    }
+
+    /// An empty array of any type (children built recursively).
+    static func empty(_ type: ArrowType) -> ArrayData {
+        let zeroOffset = bytes([Int32(0)])
+        switch type {
+        case .null: return ArrayData(type: type, length: 0, nullCount: 0, buffers: [])
+        case .utf8, .binary: return ArrayData(type: type, length: 0, nullCount: 0, buffers: [.empty, zeroOffset, .empty])
+        case .list(let f), .map(let f, _):
+            return ArrayData(type: type, length: 0, nullCount: 0, buffers: [.empty, zeroOffset], children: [empty(f.type)])
+        case .struct(let fields):
+            return ArrayData(type: type, length: 0, nullCount: 0, buffers: [.empty], children: fields.map { empty($0.type) })
+        case .union(.dense, _, let children):
+            return ArrayData(type: type, length: 0, nullCount: 0, buffers: [.empty, .empty], children: children.map { empty($0.type) })
+        case .union(.sparse, _, let children):
+            return ArrayData(type: type, length: 0, nullCount: 0, buffers: [.empty], children: children.map { empty($0.type) })
+        default: return ArrayData(type: type, length: 0, nullCount: 0, buffers: [.empty, .empty])
+        }
+    }
+}
+
+enum ParameterError: Error, CustomStringConvertible {
+    case unsupported(String)
+    var description: String {
+        switch self { case .unsupported(let s): return s }
+    }
+}
+
+/// Converts Arrow parameter values (from `DoPut`) into values DuckDB can bind.
+enum ArrowParameters {
+    static func rows(of batch: RecordBatch) throws -> [[DuckDBValue]] {
+        var rows = [[DuckDBValue]](repeating: [], count: batch.length)
+        for (c, column) in batch.columns.enumerated() {
+            let field = batch.schema.fields[c]
+            for r in 0..<batch.length {
+                rows[r].append(try value(column, r, field: field))
+            }
+        }
+        return rows
+    }
+
+    static func micros(_ v: Int64, _ unit: ArrowType.TimeUnit) -> Int64 {
+        switch unit {
+        case .second: return v &* 1_000_000
+        case .millisecond: return v &* 1000
+        case .microsecond: return v
+        case .nanosecond: return v / 1000
+        }
+    }
+
+    static func value(_ a: ArrayData, _ i: Int, field: Field) throws -> DuckDBValue {
+        if a.isNull(i) { return .null }
+        if let dict = a.dictionary, field.dictionary != nil {
+            let index = a.dictionaryIndex(i)
+            return try value(dict.values, index, field: Field(field.name, dict.valueType, nullable: true))
+        }
+        switch a.type {
+        case .null: return .null
+        case .bool: return .bool(a.bool(i))
+        case .int(8, true): return .int8(a.value(i))
+        case .int(16, true): return .int16(a.value(i))
+        case .int(32, true): return .int32(a.value(i))
+        case .int(64, true): return .int64(a.value(i))
+        case .int(8, false): return .uint8(a.value(i))
+        case .int(16, false): return .uint16(a.value(i))
+        case .int(32, false): return .uint32(a.value(i))
+        case .int(64, false): return .uint64(a.value(i))
+        case .float32: return .float(a.float32(i))
+        case .float64: return .double(a.float64(i))
+        case .utf8, .largeUtf8: return .varchar(a.string(i))
+        case .binary, .largeBinary: return .blob(Array(a.bytes(i)))
+        case .fixedSizeBinary: return .blob(Array(a.fixedBytes(i)))
+        case .date32: return .date(a.value(i))
+        case .date64: return .date(Int32(a.value(i, as: Int64.self) / 86_400_000))
+        case .time32(let unit): return .time(micros(Int64(a.value(i, as: Int32.self)), unit))
+        case .time64(let unit): return .time(micros(a.value(i, as: Int64.self), unit))
+        case .timestamp(let unit, let tz):
+            let us = micros(a.value(i, as: Int64.self), unit)
+            return tz == nil ? .timestamp(us) : .timestampTZ(us)
+        case .decimal(let precision, let scale, 128) where precision <= 38 && scale >= 0:
+            return .decimal(unscaled: a.value(i, as: Int128.self), width: UInt8(precision), scale: UInt8(scale))
+        case .decimal(let precision, let scale, 64) where precision <= 18 && scale >= 0:
+            return .decimal(unscaled: Int128(a.value(i, as: Int64.self)), width: UInt8(precision), scale: UInt8(scale))
+        case .interval(.monthDayNano):
+            let b = a.fixedBytes(i)
+            let months = b.loadUnaligned(fromByteOffset: 0, as: Int32.self)
+            let days = b.loadUnaligned(fromByteOffset: 4, as: Int32.self)
+            let nanos = b.loadUnaligned(fromByteOffset: 8, as: Int64.self)
+            return .interval(months: months, days: days, micros: nanos / 1000)
+        default:
+            throw ParameterError.unsupported("parameter '\(field.name)' has Arrow type \(a.type), which Tavana cannot bind")
+        }
+    }
+
+    /// A parameter schema for the statement's parameters, as far as their types are known.
+    static func schema(for types: [LogicalType]) -> Schema {
+        Schema(types.enumerated().map { i, t in
+            Field("$\(i + 1)", arrowType(t) ?? .null, nullable: true)
+        })
+    }
+
+    static func arrowType(_ t: LogicalType) -> ArrowType? {
+        switch t {
+        case .boolean: return .bool
+        case .tinyint: return .int(bitWidth: 8, signed: true)
+        case .smallint: return .int(bitWidth: 16, signed: true)
+        case .integer: return .int(bitWidth: 32, signed: true)
+        case .bigint: return .int(bitWidth: 64, signed: true)
+        case .utinyint: return .int(bitWidth: 8, signed: false)
+        case .usmallint: return .int(bitWidth: 16, signed: false)
+        case .uinteger: return .int(bitWidth: 32, signed: false)
+        case .ubigint: return .int(bitWidth: 64, signed: false)
+        case .float: return .float32
+        case .double: return .float64
+        case .decimal(let w, let s): return .decimal(precision: w, scale: s, bitWidth: 128)
+        case .varchar: return .utf8
+        case .blob: return .binary
+        case .date: return .date32
+        case .time: return .time64(.microsecond)
+        case .timestamp: return .timestamp(.microsecond, timezone: nil)
+        case .timestampTZ: return .timestamp(.microsecond, timezone: "UTC")
+        default: return nil
+        }
+    }
+}

@@ -1,0 +1,86 @@
+import Foundation
+import GRPCCore
+
+/// Password authentication for Flight: HTTP Basic credentials (usually on `Handshake`) are
+/// checked against the server's users and answered with a bearer token in the `authorization`
+/// response header; later calls present `authorization: Bearer <token>`. With no
+/// authenticator (trust), no header is needed.
+public final class FlightAuthenticator: Sendable {
+    let verify: @Sendable (_ user: String, _ password: String) -> Bool
+    private let tokens = TokenStore()
+
+    public init(verify: @escaping @Sendable (_ user: String, _ password: String) -> Bool) {
+        self.verify = verify
+    }
+
+    /// The token to hand back, or an UNAUTHENTICATED error.
+    func authenticate(_ header: String?) throws -> String {
+        guard let header, let space = header.firstIndex(of: " ") else {
+            throw RPCError(code: .unauthenticated, message: "authentication required (basic credentials or a bearer token)")
+        }
+        let scheme = header[..<space].lowercased()
+        let value = header[header.index(after: space)...].trimmingCharacters(in: .whitespaces)
+        switch scheme {
+        case "basic":
+            guard let data = Data(base64Encoded: value), let text = String(data: data, encoding: .utf8),
+                  let colon = text.firstIndex(of: ":") else {
+                throw RPCError(code: .unauthenticated, message: "malformed basic credentials")
+            }
+            let user = String(text[..<colon]), password = String(text[text.index(after: colon)...])
+            guard verify(user, password) else {
+                throw RPCError(code: .unauthenticated, message: "password authentication failed for user \"\(user)\"")
+            }
+            return tokens.issue(for: user)
+        case "bearer":
+            guard tokens.isValid(value) else {
+                throw RPCError(code: .unauthenticated, message: "unknown or expired bearer token")
+            }
+            return value
+        default:
+            throw RPCError(code: .unauthenticated, message: "unsupported authorization scheme '\(scheme)'")
+        }
+    }
+}
+
+final class TokenStore: @unchecked Sendable {
+    private let lock = NSLock()
+    private var tokens: [String: (user: String, expires: Date)] = [:]
+    let lifetime: TimeInterval = 24 * 3600
+
+    func issue(for user: String) -> String {
+        var bytes = [UInt8](repeating: 0, count: 32)
+        var rng = SystemRandomNumberGenerator()
+        for i in bytes.indices { bytes[i] = UInt8.random(in: 0...255, using: &rng) }
+        let token = Data(bytes).base64EncodedString()
+        let now = Date()
+        lock.withLock {
+            tokens = tokens.filter { $0.value.expires > now }
+            tokens[token] = (user, now + lifetime)
+        }
+        return token
+    }
+
+    func isValid(_ token: String) -> Bool {
+        lock.withLock { tokens[token].map { $0.expires > Date() } ?? false }
+    }
+}
+
+/// Rejects unauthenticated calls and returns the bearer token in the response headers.
+struct FlightAuthInterceptor: ServerInterceptor {
+    let authenticator: FlightAuthenticator
+
+    func intercept<Input: Sendable, Output: Sendable>(
+        request: StreamingServerRequest<Input>,
+        context: ServerContext,
+        next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>
+    ) async throws -> StreamingServerResponse<Output> {
+        let header = request.metadata[stringValues: "authorization"].first(where: { _ in true })
+        let token = try authenticator.authenticate(header)
+        var response = try await next(request, context)
+        if case .success(var contents) = response.accepted {
+            contents.metadata.addString("Bearer \(token)", forKey: "authorization")
+            response.accepted = .success(contents)
+        }
+        return response
+    }
+}

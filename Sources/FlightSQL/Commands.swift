@@ -1,0 +1,115 @@
+import Arrow
+import DuckDB
+import Foundation
+import GRPCCore
+import Scheduler
+import SwiftProtobuf
+
+typealias FlightData = Arrow_Flight_Protocol_FlightData
+
+/// A Flight SQL command, decoded from `FlightDescriptor.cmd` (a packed `google.protobuf.Any`),
+/// or a plain UTF-8 SQL string for generic Flight clients.
+enum Command {
+    case statementQuery(String)
+    case statementUpdate(String)
+    case preparedQuery(String)
+    case preparedUpdate(String)
+    case ingest(Arrow_Flight_Protocol_Sql_CommandStatementIngest)
+    case sqlInfo([UInt32])
+    case catalogs
+    case dbSchemas(Arrow_Flight_Protocol_Sql_CommandGetDbSchemas)
+    case tables(Arrow_Flight_Protocol_Sql_CommandGetTables)
+    case tableTypes
+    case primaryKeys
+    case importedKeys
+    case exportedKeys
+    case crossReference
+    case xdbcTypeInfo
+
+    static let prefix = "type.googleapis.com/arrow.flight.protocol.sql."
+
+    static func decode(_ cmd: Data) throws -> Command {
+        if let any = try? Google_Protobuf_Any(serializedBytes: cmd), any.typeURL.hasPrefix(prefix) {
+            return try decode(any: any)
+        }
+        guard let sql = String(data: cmd, encoding: .utf8), !sql.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+            throw RPCError(code: .invalidArgument, message: "the descriptor's command is neither a Flight SQL command nor UTF-8 SQL")
+        }
+        return .statementQuery(sql)
+    }
+
+    static func decode(any: Google_Protobuf_Any) throws -> Command {
+        do {
+            if any.isA(Arrow_Flight_Protocol_Sql_CommandStatementQuery.self) {
+                return .statementQuery(try Arrow_Flight_Protocol_Sql_CommandStatementQuery(unpackingAny: any).query)
+            }
+            if any.isA(Arrow_Flight_Protocol_Sql_CommandStatementUpdate.self) {
+                return .statementUpdate(try Arrow_Flight_Protocol_Sql_CommandStatementUpdate(unpackingAny: any).query)
+            }
+            if any.isA(Arrow_Flight_Protocol_Sql_CommandPreparedStatementQuery.self) {
+                let c = try Arrow_Flight_Protocol_Sql_CommandPreparedStatementQuery(unpackingAny: any)
+                return .preparedQuery(String(decoding: c.preparedStatementHandle, as: UTF8.self))
+            }
+            if any.isA(Arrow_Flight_Protocol_Sql_CommandPreparedStatementUpdate.self) {
+                let c = try Arrow_Flight_Protocol_Sql_CommandPreparedStatementUpdate(unpackingAny: any)
+                return .preparedUpdate(String(decoding: c.preparedStatementHandle, as: UTF8.self))
+            }
+            if any.isA(Arrow_Flight_Protocol_Sql_CommandStatementIngest.self) {
+                return .ingest(try Arrow_Flight_Protocol_Sql_CommandStatementIngest(unpackingAny: any))
+            }
+            if any.isA(Arrow_Flight_Protocol_Sql_CommandGetSqlInfo.self) {
+                return .sqlInfo(try Arrow_Flight_Protocol_Sql_CommandGetSqlInfo(unpackingAny: any).info)
+            }
+            if any.isA(Arrow_Flight_Protocol_Sql_CommandGetCatalogs.self) { return .catalogs }
+            if any.isA(Arrow_Flight_Protocol_Sql_CommandGetDbSchemas.self) {
+                return .dbSchemas(try Arrow_Flight_Protocol_Sql_CommandGetDbSchemas(unpackingAny: any))
+            }
+            if any.isA(Arrow_Flight_Protocol_Sql_CommandGetTables.self) {
+                return .tables(try Arrow_Flight_Protocol_Sql_CommandGetTables(unpackingAny: any))
+            }
+            if any.isA(Arrow_Flight_Protocol_Sql_CommandGetTableTypes.self) { return .tableTypes }
+            if any.isA(Arrow_Flight_Protocol_Sql_CommandGetPrimaryKeys.self) { return .primaryKeys }
+            if any.isA(Arrow_Flight_Protocol_Sql_CommandGetImportedKeys.self) { return .importedKeys }
+            if any.isA(Arrow_Flight_Protocol_Sql_CommandGetExportedKeys.self) { return .exportedKeys }
+            if any.isA(Arrow_Flight_Protocol_Sql_CommandGetCrossReference.self) { return .crossReference }
+            if any.isA(Arrow_Flight_Protocol_Sql_CommandGetXdbcTypeInfo.self) { return .xdbcTypeInfo }
+        } catch {
+            throw RPCError(code: .invalidArgument, message: "malformed \(any.typeURL): \(error)")
+        }
+        throw RPCError(code: .unimplemented, message: "Tavana does not support \(any.typeURL)")
+    }
+}
+
+/// Packs a message as a `google.protobuf.Any` and serializes it (Flight SQL's convention for
+/// tickets, action bodies and action results).
+func packAny(_ message: some SwiftProtobuf.Message) throws -> Data {
+    let any = try Google_Protobuf_Any(message: message)
+    return try any.serializedData()
+}
+
+/// Maps an error from DuckDB, the scheduler or our own code to a gRPC status.
+func rpcError(_ error: any Error) -> RPCError {
+    switch error {
+    case let e as RPCError:
+        return e
+    case let e as DuckDBError:
+        return RPCError(code: e.isInterrupt ? .cancelled : .invalidArgument, message: e.message)
+    case let e as AdmissionController.AdmissionError:
+        switch e {
+        case .queueFull(let limit):
+            return RPCError(code: .resourceExhausted, message: "too many queries waiting (limit \(limit)); try again later")
+        case .cancelled:
+            return RPCError(code: .cancelled, message: "the query was cancelled while waiting for a slot")
+        }
+    case is CancellationError:
+        return RPCError(code: .cancelled, message: "the call was cancelled")
+    case let e as ParameterError:
+        return RPCError(code: .invalidArgument, message: e.description)
+    case let e as ArrowError:
+        return RPCError(code: .invalidArgument, message: "invalid Arrow data: \(e)")
+    case let e as SwiftProtobuf.BinaryDecodingError:
+        return RPCError(code: .invalidArgument, message: "malformed protobuf message: \(e)")
+    default:
+        return RPCError(code: .internalError, message: "\(error)")
+    }
+}

@@ -1,0 +1,64 @@
+import Arrow
+import DuckDB
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import Logging
+import Scheduler
+
+/// The Arrow Flight SQL front door: a gRPC server whose only service is Flight.
+public final class FlightSQLServer: Sendable {
+    public let host: String
+    public let port: Int
+    let service: FlightSQLService
+    let server: GRPCServer<HTTP2ServerTransport.Posix>
+    let logger: Logger
+
+    /// `authenticator` nil means trust (no credentials needed).
+    public init(
+        host: String, port: Int, scheduler: Scheduler, serverVersion: String,
+        authenticator: FlightAuthenticator? = nil, logger: Logger
+    ) {
+        self.host = host
+        self.port = port
+        self.logger = logger
+        self.service = FlightSQLService(
+            scheduler: scheduler, registry: HandleRegistry(), serverVersion: serverVersion, logger: logger)
+        let address: SocketAddress = host.contains(":")
+            ? .ipv6(host: host, port: port) : .ipv4(host: host, port: port)
+        var config = HTTP2ServerTransport.Posix.Config.defaults
+        config.rpc.maxRequestPayloadSize = 256 * 1024 * 1024
+        self.server = GRPCServer(
+            transport: .http2NIOPosix(address: address, transportSecurity: .plaintext, config: config),
+            services: [service],
+            interceptors: authenticator.map { [FlightAuthInterceptor(authenticator: $0)] } ?? [])
+    }
+
+    /// Serves until `beginGracefulShutdown()` (or cancellation). `onListening` gets the
+    /// bound port once the listener is up.
+    public func run(onListening: @escaping @Sendable (Int) -> Void) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await self.server.serve() }
+            group.addTask {
+                let address = try await self.server.listeningAddress
+                onListening(address?.ipv4?.port ?? address?.ipv6?.port ?? self.port)
+            }
+            group.addTask {
+                // Tickets nobody fetched and idle prepared statements.
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .seconds(5))
+                    self.service.registry.expire()
+                }
+            }
+            defer { self.service.registry.closeAll() }
+            // The server ends first (graceful shutdown); then stop the janitor.
+            try await group.next()
+            try await group.next()
+            group.cancelAll()
+        }
+    }
+
+    public func beginGracefulShutdown() {
+        server.beginGracefulShutdown()
+    }
+}

@@ -1,0 +1,395 @@
+import Arrow
+import DuckDB
+import Foundation
+import GRPCCore
+import Logging
+import Scheduler
+import SwiftProtobuf
+
+/// Implements the Flight service with Flight SQL semantics over the scheduler.
+///
+/// Sessions: Flight has no connection identity, so state lives with handles. A statement
+/// query (`CommandStatementQuery`, plain SQL, metadata commands) runs in a fresh session that
+/// its ticket owns and that closes when `DoGet` ends (or the ticket expires). A prepared
+/// statement handle owns its session until `ClosePreparedStatement` (or 30 idle minutes).
+/// `GetFlightInfo` starts the query (through admission control) to learn the exact result
+/// schema; `DoGet` streams it. Unfetched tickets give their slot back after 60 seconds.
+struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtocol {
+    let scheduler: Scheduler
+    let registry: HandleRegistry
+    let serverVersion: String
+    let logger: Logger
+
+    // MARK: - Handshake and discovery
+
+    func handshake(
+        request: RPCAsyncSequence<Arrow_Flight_Protocol_HandshakeRequest, any Error>,
+        response: RPCWriter<Arrow_Flight_Protocol_HandshakeResponse>,
+        context: ServerContext
+    ) async throws {
+        for try await message in request {
+            var reply = Arrow_Flight_Protocol_HandshakeResponse()
+            reply.protocolVersion = message.protocolVersion
+            try await response.write(reply)
+        }
+    }
+
+    func listFlights(
+        request: Arrow_Flight_Protocol_Criteria,
+        response: RPCWriter<Arrow_Flight_Protocol_FlightInfo>,
+        context: ServerContext
+    ) async throws {}
+
+    func listActions(
+        request: Arrow_Flight_Protocol_Empty,
+        response: RPCWriter<Arrow_Flight_Protocol_ActionType>,
+        context: ServerContext
+    ) async throws {
+        let actions = [
+            ("CreatePreparedStatement", "Prepares a SQL statement; returns a handle and its schemas"),
+            ("ClosePreparedStatement", "Closes a prepared statement handle"),
+        ]
+        for (type, description) in actions {
+            try await response.write(.with { $0.type = type; $0.description_p = description })
+        }
+    }
+
+    func pollFlightInfo(
+        request: Arrow_Flight_Protocol_FlightDescriptor,
+        context: ServerContext
+    ) async throws -> Arrow_Flight_Protocol_PollInfo {
+        throw RPCError(code: .unimplemented, message: "PollFlightInfo is not supported; use GetFlightInfo")
+    }
+
+    func doExchange(
+        request: RPCAsyncSequence<Arrow_Flight_Protocol_FlightData, any Error>,
+        response: RPCWriter<Arrow_Flight_Protocol_FlightData>,
+        context: ServerContext
+    ) async throws {
+        throw RPCError(code: .unimplemented, message: "DoExchange is not supported")
+    }
+
+    // MARK: - Queries
+
+    func getFlightInfo(
+        request: Arrow_Flight_Protocol_FlightDescriptor,
+        context: ServerContext
+    ) async throws -> Arrow_Flight_Protocol_FlightInfo {
+        do {
+            let command = try command(of: request)
+            let pending = try await start(command)
+            let id = registry.addPending(pending)
+            var ticket = Arrow_Flight_Protocol_Sql_TicketStatementQuery()
+            ticket.statementHandle = Data(id.utf8)
+            var info = Arrow_Flight_Protocol_FlightInfo()
+            info.schema = Data(IPCStreamWriter(schema: pending.schema).schemaMessage().encapsulated())
+            info.flightDescriptor = request
+            info.totalRecords = -1
+            info.totalBytes = -1
+            var endpoint = Arrow_Flight_Protocol_FlightEndpoint()
+            endpoint.ticket.ticket = try packAny(ticket)
+            info.endpoint = [endpoint]
+            return info
+        } catch {
+            throw logged(error, "GetFlightInfo")
+        }
+    }
+
+    func getSchema(
+        request: Arrow_Flight_Protocol_FlightDescriptor,
+        context: ServerContext
+    ) async throws -> Arrow_Flight_Protocol_SchemaResult {
+        do {
+            let pending = try await start(try command(of: request))
+            pending.release()
+            var result = Arrow_Flight_Protocol_SchemaResult()
+            result.schema = Data(IPCStreamWriter(schema: pending.schema).schemaMessage().encapsulated())
+            return result
+        } catch {
+            throw logged(error, "GetSchema")
+        }
+    }
+
+    func doGet(
+        request: Arrow_Flight_Protocol_Ticket,
+        response: RPCWriter<Arrow_Flight_Protocol_FlightData>,
+        context: ServerContext
+    ) async throws {
+        let id: String
+        if let any = try? Google_Protobuf_Any(serializedBytes: request.ticket),
+           any.isA(Arrow_Flight_Protocol_Sql_TicketStatementQuery.self),
+           let t = try? Arrow_Flight_Protocol_Sql_TicketStatementQuery(unpackingAny: any) {
+            id = String(decoding: t.statementHandle, as: UTF8.self)
+        } else {
+            id = String(decoding: request.ticket, as: UTF8.self)
+        }
+        guard let pending = registry.takePending(id) else {
+            throw RPCError(code: .notFound, message: "unknown or expired ticket (a ticket is good for one DoGet within \(registry.ticketTTL))")
+        }
+        defer { pending.release() }
+        do {
+            try await withTaskCancellationHandler {
+                var writer = IPCStreamWriter(schema: pending.schema)
+                try await response.write(flightData(writer.schemaMessage()))
+                switch pending.source {
+                case .cursor(let cursor):
+                    // One batch in flight: the next is pulled only after this one was written.
+                    while let batch = try await cursor.next() {
+                        for message in try writer.messages(for: batch) {
+                            try await response.write(flightData(message))
+                        }
+                    }
+                case .batches(let batches):
+                    for batch in batches {
+                        for message in try writer.messages(for: batch) {
+                            try await response.write(flightData(message))
+                        }
+                    }
+                }
+            } onCancel: {
+                pending.session?.cancel()
+            }
+        } catch {
+            throw logged(error, "DoGet")
+        }
+    }
+
+    func flightData(_ message: IPCMessage) -> FlightData {
+        var data = FlightData()
+        data.dataHeader = Data(message.metadata)
+        data.dataBody = Data(message.bodyBytes())
+        return data
+    }
+
+    func command(of descriptor: Arrow_Flight_Protocol_FlightDescriptor) throws -> Command {
+        guard descriptor.type == .cmd else {
+            throw RPCError(code: .invalidArgument, message: "Tavana serves command descriptors only (path descriptors name nothing)")
+        }
+        return try Command.decode(descriptor.cmd)
+    }
+
+    /// Starts whatever a command asks for and returns the result a ticket will stream.
+    func start(_ command: Command) async throws -> PendingResult {
+        switch command {
+        case .statementQuery(let sql):
+            return try await runInNewSession(sql: sql)
+        case .preparedQuery(let id):
+            let handle = try preparedHandle(id)
+            let rows = handle.parameters
+            let params = rows.last ?? []
+            let statement = handle.statement
+            let hasParams = statement.parameterCount > 0 || !params.isEmpty
+            let cursor = try await handle.session.startQuery { _ in
+                if hasParams { try statement.bind(params) }
+                return try statement.execute()
+            }
+            do {
+                let schema = try await cursor.arrowSchema()
+                return PendingResult(schema: schema, source: .cursor(cursor), session: handle.session,
+                                     ownsSession: false, ttl: registry.ticketTTL)
+            } catch {
+                cursor.close()
+                throw error
+            }
+        case .statementUpdate, .preparedUpdate, .ingest:
+            throw RPCError(code: .invalidArgument, message: "updates go through DoPut, not GetFlightInfo")
+        case .sqlInfo(let ids):
+            let batch = try Metadata.sqlInfo(ids, serverVersion: serverVersion)
+            return PendingResult(schema: batch.schema, source: .batches([batch]), session: nil, ownsSession: false,
+                                 ttl: registry.ticketTTL)
+        case .tables(let request) where request.includeSchema:
+            let session = try await scheduler.openSession()
+            defer { session.close() }
+            let batch = try await Metadata.tablesWithSchemas(request, session: session)
+            return PendingResult(schema: batch.schema, source: .batches([batch]), session: nil, ownsSession: false,
+                                 ttl: registry.ticketTTL)
+        default:
+            let (sql, params) = try Metadata.query(for: command)
+            return try await runInNewSession(sql: sql, parameters: params, nonNullable: Metadata.nonNullable(command))
+        }
+    }
+
+    func preparedHandle(_ id: String) throws -> PreparedHandle {
+        guard let handle = registry.prepared(id) else {
+            throw RPCError(code: .notFound, message: "unknown or closed prepared statement handle")
+        }
+        return handle
+    }
+
+    /// Prepares and starts `sql` in a session of its own, owned by the returned result.
+    func runInNewSession(
+        sql: String, parameters: [DuckDBValue] = [], nonNullable: Set<String> = []
+    ) async throws -> PendingResult {
+        let session = try await scheduler.openSession()
+        do {
+            let statement = try await session.run { conn in try conn.prepare(sql) }
+            let cursor = try await session.startQuery { _ in
+                if !parameters.isEmpty || statement.parameterCount > 0 { try statement.bind(parameters) }
+                return try statement.execute()
+            }
+            do {
+                var schema = try await cursor.arrowSchema()
+                for i in schema.fields.indices where nonNullable.contains(schema.fields[i].name) {
+                    schema.fields[i].nullable = false
+                }
+                return PendingResult(schema: schema, source: .cursor(cursor), session: session, ownsSession: true,
+                                     ttl: registry.ticketTTL)
+            } catch {
+                cursor.close()
+                throw error
+            }
+        } catch {
+            session.close()
+            throw error
+        }
+    }
+
+    // MARK: - Updates and parameters
+
+    func doPut(
+        request: RPCAsyncSequence<Arrow_Flight_Protocol_FlightData, any Error>,
+        response: RPCWriter<Arrow_Flight_Protocol_PutResult>,
+        context: ServerContext
+    ) async throws {
+        do {
+            var messages = request.makeAsyncIterator()
+            guard let first = try await messages.next() else {
+                throw RPCError(code: .invalidArgument, message: "DoPut without any message")
+            }
+            guard first.hasFlightDescriptor else {
+                throw RPCError(code: .invalidArgument, message: "the first DoPut message carries no FlightDescriptor")
+            }
+            let command = try command(of: first.flightDescriptor)
+            switch command {
+            case .statementUpdate(let sql):
+                let count = try await executeUpdate(sql: sql)
+                try await response.write(updateResult(count))
+            case .preparedQuery(let id):
+                let handle = try preparedHandle(id)
+                handle.parameters = try await parameterRows(first: first, rest: &messages)
+                var result = Arrow_Flight_Protocol_Sql_DoPutPreparedStatementResult()
+                result.preparedStatementHandle = Data(id.utf8)
+                var put = Arrow_Flight_Protocol_PutResult()
+                put.appMetadata = try result.serializedData()
+                try await response.write(put)
+            case .preparedUpdate(let id):
+                let handle = try preparedHandle(id)
+                let rows = try await parameterRows(first: first, rest: &messages)
+                let count = try await executePreparedUpdate(handle, rows: rows.isEmpty ? [handle.parameters.last ?? []] : rows)
+                try await response.write(updateResult(count))
+            case .ingest(let ingest):
+                let count = try await Ingest.run(ingest, first: first, rest: &messages, scheduler: scheduler)
+                try await response.write(updateResult(count))
+            default:
+                throw RPCError(code: .invalidArgument, message: "this command is not accepted by DoPut")
+            }
+        } catch {
+            throw logged(error, "DoPut")
+        }
+    }
+
+    func updateResult(_ count: Int64) throws -> Arrow_Flight_Protocol_PutResult {
+        var result = Arrow_Flight_Protocol_Sql_DoPutUpdateResult()
+        result.recordCount = count
+        var put = Arrow_Flight_Protocol_PutResult()
+        put.appMetadata = try result.serializedData()
+        return put
+    }
+
+    /// Runs a statement that changes rows, in a session of its own; returns the row count
+    /// (-1 when DuckDB reports none, e.g. DDL).
+    func executeUpdate(sql: String) async throws -> Int64 {
+        let session = try await scheduler.openSession()
+        defer { session.close() }
+        let statement = try await session.run { conn in try conn.prepare(sql) }
+        return try await withTaskCancellationHandler {
+            let cursor = try await session.startQuery { _ in try statement.execute() }
+            defer { cursor.close() }
+            return Int64(cursor.result.rowsChanged ?? -1)
+        } onCancel: {
+            session.cancel()
+        }
+    }
+
+    func executePreparedUpdate(_ handle: PreparedHandle, rows: [[DuckDBValue]]) async throws -> Int64 {
+        var total: Int64 = 0
+        var known = false
+        let statement = handle.statement
+        for row in rows {
+            let cursor = try await handle.session.startQuery { _ in
+                if statement.parameterCount > 0 || !row.isEmpty { try statement.bind(row) }
+                return try statement.execute()
+            }
+            if let n = cursor.result.rowsChanged { total += Int64(n); known = true }
+            cursor.close()
+        }
+        return known ? total : -1
+    }
+
+    /// Decodes the parameter rows sent with a `DoPut`: an Arrow IPC stream spread over the
+    /// FlightData messages (the first may already hold the schema).
+    func parameterRows(
+        first: FlightData, rest: inout RPCAsyncSequence<FlightData, any Error>.AsyncIterator
+    ) async throws -> [[DuckDBValue]] {
+        try await UploadedRows.read(first: first, rest: &rest).rows
+    }
+
+    // MARK: - Actions
+
+    func doAction(
+        request: Arrow_Flight_Protocol_Action,
+        response: RPCWriter<Arrow_Flight_Protocol_Result>,
+        context: ServerContext
+    ) async throws {
+        do {
+            switch request.type {
+            case "CreatePreparedStatement":
+                let any = try Google_Protobuf_Any(serializedBytes: request.body)
+                let req = try Arrow_Flight_Protocol_Sql_ActionCreatePreparedStatementRequest(unpackingAny: any)
+                let result = try await createPrepared(req.query)
+                var out = Arrow_Flight_Protocol_Result()
+                out.body = try packAny(result)
+                try await response.write(out)
+            case "ClosePreparedStatement":
+                let any = try Google_Protobuf_Any(serializedBytes: request.body)
+                let req = try Arrow_Flight_Protocol_Sql_ActionClosePreparedStatementRequest(unpackingAny: any)
+                let id = String(decoding: req.preparedStatementHandle, as: UTF8.self)
+                registry.removePrepared(id)?.session.close()
+            default:
+                throw RPCError(code: .unimplemented, message: "unknown action '\(request.type)'")
+            }
+        } catch {
+            throw logged(error, "DoAction \(request.type)")
+        }
+    }
+
+    func createPrepared(_ query: String) async throws -> Arrow_Flight_Protocol_Sql_ActionCreatePreparedStatementResult {
+        let session = try await scheduler.openSession()
+        do {
+            let statement = try await session.run { conn in try conn.prepare(query) }
+            let id = HandleRegistry.newID()
+            let parameterTypes = try await session.run { _ in statement.parameterTypes }
+            registry.addPrepared(PreparedHandle(id: id, session: session, statement: statement, query: query))
+            var result = Arrow_Flight_Protocol_Sql_ActionCreatePreparedStatementResult()
+            result.preparedStatementHandle = Data(id.utf8)
+            let parameterSchema = ArrowParameters.schema(for: parameterTypes)
+            result.parameterSchema = Data(IPCStreamWriter(schema: parameterSchema).schemaMessage().encapsulated())
+            return result
+        } catch {
+            session.close()
+            throw error
+        }
+    }
+
+    // MARK: - Errors
+
+    func logged(_ error: any Error, _ what: String) -> RPCError {
+        let rpc = rpcError(error)
+        if rpc.code == .internalError {
+            logger.error("flight call failed", metadata: ["call": "\(what)", "error": "\(error)"])
+        } else {
+            logger.debug("flight call failed", metadata: ["call": "\(what)", "code": "\(rpc.code)", "error": "\(rpc.message)"])
+        }
+        return rpc
+    }
+}

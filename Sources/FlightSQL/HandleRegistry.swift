@@ -1,0 +1,131 @@
+import Arrow
+import DuckDB
+import Foundation
+import Scheduler
+
+/// Where the rows of a ticket come from.
+enum ResultSource: Sendable {
+    /// A query that has started running; `DoGet` pulls it batch by batch.
+    case cursor(QueryCursor)
+    /// Rows Tavana built itself (metadata answers).
+    case batches([RecordBatch])
+}
+
+/// A result waiting for its `DoGet`: made by `GetFlightInfo`, handed out once.
+final class PendingResult: @unchecked Sendable {
+    let schema: Schema
+    let source: ResultSource
+    /// The session the result runs in, if the ticket owns it (closed after `DoGet`).
+    let ownedSession: Session?
+    /// The session to interrupt when the stream is cancelled.
+    let session: Session?
+    let expires: ContinuousClock.Instant
+
+    init(schema: Schema, source: ResultSource, session: Session?, ownsSession: Bool, ttl: Duration) {
+        self.schema = schema
+        self.source = source
+        self.session = session
+        self.ownedSession = ownsSession ? session : nil
+        self.expires = .now + ttl
+    }
+
+    /// Gives back the admission slot and the session (if owned). Idempotent.
+    func release() {
+        if case .cursor(let cursor) = source { cursor.close() }
+        ownedSession?.close()
+    }
+}
+
+/// A prepared statement a client holds a handle to. It owns its session (DuckDB connection)
+/// until `ClosePreparedStatement` or until it has been idle for too long.
+final class PreparedHandle: @unchecked Sendable {
+    let id: String
+    let session: Session
+    let statement: PreparedStatement
+    let query: String
+    private let lock = NSLock()
+    private var _parameters: [[DuckDBValue]] = []
+    private var _lastUsed: ContinuousClock.Instant = .now
+
+    init(id: String, session: Session, statement: PreparedStatement, query: String) {
+        self.id = id
+        self.session = session
+        self.statement = statement
+        self.query = query
+    }
+
+    /// Parameter rows bound by the last `DoPut`.
+    var parameters: [[DuckDBValue]] {
+        get { lock.withLock { _parameters } }
+        set { lock.withLock { _parameters = newValue } }
+    }
+
+    func touch() { lock.withLock { _lastUsed = .now } }
+    var lastUsed: ContinuousClock.Instant { lock.withLock { _lastUsed } }
+}
+
+/// Tickets and prepared-statement handles, with expiry.
+final class HandleRegistry: @unchecked Sendable {
+    private let lock = NSLock()
+    private var pending: [String: PendingResult] = [:]
+    private var prepared: [String: PreparedHandle] = [:]
+    let ticketTTL: Duration
+    let preparedIdleTTL: Duration
+
+    init(ticketTTL: Duration = .seconds(60), preparedIdleTTL: Duration = .seconds(30 * 60)) {
+        self.ticketTTL = ticketTTL
+        self.preparedIdleTTL = preparedIdleTTL
+    }
+
+    static func newID() -> String { UUID().uuidString.lowercased() }
+
+    func addPending(_ result: PendingResult) -> String {
+        let id = Self.newID()
+        lock.withLock { pending[id] = result }
+        return id
+    }
+
+    /// Removes and returns the pending result; a ticket is good for one `DoGet`.
+    func takePending(_ id: String) -> PendingResult? {
+        lock.withLock { pending.removeValue(forKey: id) }
+    }
+
+    func addPrepared(_ handle: PreparedHandle) {
+        lock.withLock { prepared[handle.id] = handle }
+    }
+
+    func prepared(_ id: String) -> PreparedHandle? {
+        let h = lock.withLock { prepared[id] }
+        h?.touch()
+        return h
+    }
+
+    func removePrepared(_ id: String) -> PreparedHandle? {
+        lock.withLock { prepared.removeValue(forKey: id) }
+    }
+
+    var counts: (pending: Int, prepared: Int) { lock.withLock { (pending.count, prepared.count) } }
+
+    /// Drops tickets nobody fetched and prepared statements nobody used for too long.
+    func expire(now: ContinuousClock.Instant = .now) {
+        let (oldTickets, oldPrepared): ([PendingResult], [PreparedHandle]) = lock.withLock {
+            let t = pending.filter { $0.value.expires <= now }
+            for k in t.keys { pending[k] = nil }
+            let p = prepared.filter { $0.value.lastUsed + preparedIdleTTL <= now }
+            for k in p.keys { prepared[k] = nil }
+            return (Array(t.values), Array(p.values))
+        }
+        for t in oldTickets { t.release() }
+        for p in oldPrepared { p.session.close() }
+    }
+
+    /// Releases everything (server shutdown).
+    func closeAll() {
+        let (t, p): ([PendingResult], [PreparedHandle]) = lock.withLock {
+            defer { pending = [:]; prepared = [:] }
+            return (Array(pending.values), Array(prepared.values))
+        }
+        for x in t { x.release() }
+        for x in p { x.session.close() }
+    }
+}

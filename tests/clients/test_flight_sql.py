@@ -1,0 +1,362 @@
+"""The Arrow Flight SQL front door, driven by real clients: the ADBC Flight SQL driver (Go)
+and pyarrow.flight. Results are checked against the duckdb Python package (same engine)."""
+from __future__ import annotations
+
+import re
+import time
+
+import adbc_driver_flightsql.dbapi
+import adbc_driver_manager
+import duckdb
+import pyarrow as pa
+import pyarrow.flight as flight
+import pytest
+
+from tavana_server import running_server
+from test_arrow_ipc import COLUMNS, SETUP, all_types_query, duckdb_arrow
+
+pytest_plugins = ["tavana_server"]
+
+# Tavana's sessions run in UTC (as the PostgreSQL door reports); the oracle must too.
+ORACLE_SETUP = SETUP + ["SET TimeZone = 'UTC'"]
+
+_FLIGHT = re.compile(r"port=(\d+).*flight listening|flight listening.*?port=(\d+)")
+
+
+def flight_port(server, timeout: float = 10.0) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in server.log().splitlines():
+            if "flight listening" in line:
+                m = _FLIGHT.search(line)
+                if m:
+                    return int(m.group(1) or m.group(2))
+        time.sleep(0.05)
+    pytest.fail(f"no 'flight listening' line:\n{server.log()}", pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def fl_server(tavana_bin):
+    with running_server(tavana_bin, name="flight") as server:
+        server.flight_port = flight_port(server)
+        yield server
+
+
+@pytest.fixture
+def uri(fl_server) -> str:
+    return f"grpc://{fl_server.host}:{fl_server.flight_port}"
+
+
+def test_listening_line_names_the_actual_port(fl_server):
+    assert fl_server.flight_port > 0
+    line = next(l for l in fl_server.log().splitlines() if "flight listening" in l)
+    assert f"host={fl_server.host}" in line
+
+
+# -- the product spec's two snippets ---------------------------------------------------------
+
+def test_spec_snippet_adbc(uri):
+    with adbc_driver_flightsql.dbapi.connect(uri) as conn:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 42 AS answer, 'hello' AS greeting")
+            table = cur.fetch_arrow_table()
+    assert table.to_pylist() == [{"answer": 42, "greeting": "hello"}]
+
+
+def test_spec_snippet_pyarrow_flight(uri):
+    client = flight.connect(uri)
+    info = client.get_flight_info(flight.FlightDescriptor.for_command(b"SELECT 1"))
+    reader = client.do_get(info.endpoints[0].ticket)
+    table = reader.read_all()
+    assert table.num_rows == 1
+    assert table.column(0).to_pylist() == [1]
+    assert info.schema == table.schema
+    assert info.total_records == -1 and info.total_bytes == -1
+    assert len(info.endpoints) == 1 and not info.endpoints[0].locations
+
+
+def test_pyarrow_get_schema(uri):
+    client = flight.connect(uri)
+    result = client.get_schema(flight.FlightDescriptor.for_command(b"SELECT 1::BIGINT AS a, 'x' AS b"))
+    assert result.schema == pa.schema([("a", pa.int64()), ("b", pa.string())])
+
+
+def test_ticket_is_good_once(uri):
+    client = flight.connect(uri)
+    info = client.get_flight_info(flight.FlightDescriptor.for_command(b"SELECT 1"))
+    client.do_get(info.endpoints[0].ticket).read_all()
+    with pytest.raises(KeyError, match="unknown or expired ticket"):  # NOT_FOUND
+        client.do_get(info.endpoints[0].ticket).read_all()
+
+
+# -- types -----------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def typed(fl_server):
+    uri = f"grpc://{fl_server.host}:{fl_server.flight_port}"
+    with adbc_driver_flightsql.dbapi.connect(uri) as conn, conn.cursor() as cur:
+        for s in SETUP:
+            cur.execute(s)
+            cur.fetchall()
+    return uri
+
+
+@pytest.mark.parametrize("rows", [2, 5000])
+def test_every_type_equals_duckdb_python(typed, rows):
+    sql = all_types_query(rows)
+    with adbc_driver_flightsql.dbapi.connect(typed) as conn, conn.cursor() as cur:
+        cur.execute(sql)
+        ours = cur.fetch_arrow_table()
+    theirs = duckdb_arrow(sql, setup=ORACLE_SETUP)
+    assert ours.num_rows == rows
+    assert ours.schema == theirs.schema, f"\n{ours.schema}\n!=\n{theirs.schema}"
+    for name in theirs.column_names:
+        assert ours.column(name).equals(theirs.column(name)), name
+    assert ours.equals(theirs)
+
+
+def test_every_type_through_pyarrow_flight(typed):
+    sql = all_types_query(3)
+    client = flight.connect(typed)
+    info = client.get_flight_info(flight.FlightDescriptor.for_command(sql.encode()))
+    ours = client.do_get(info.endpoints[0].ticket).read_all()
+    assert ours.equals(duckdb_arrow(sql, setup=ORACLE_SETUP))
+    assert info.schema == ours.schema
+
+
+def test_large_result_streams(uri):
+    with adbc_driver_flightsql.dbapi.connect(uri) as conn, conn.cursor() as cur:
+        cur.execute("SELECT i, i::VARCHAR AS s FROM range(300000) t(i)")
+        table = cur.fetch_arrow_table()
+    assert table.num_rows == 300000
+    assert table.column("i").to_pylist()[-1] == 299999
+
+
+# -- updates and errors ----------------------------------------------------------------------
+
+def test_execute_update_reports_row_count(uri):
+    with adbc_driver_flightsql.dbapi.connect(uri) as conn, conn.cursor() as cur:
+        cur.adbc_statement.set_sql_query("CREATE TABLE upd AS SELECT range AS i FROM range(10)")
+        cur.adbc_statement.execute_update()
+        cur.adbc_statement.set_sql_query("UPDATE upd SET i = i + 1 WHERE i < 4")
+        assert cur.adbc_statement.execute_update() == 4
+        cur.adbc_statement.set_sql_query("DELETE FROM upd")
+        assert cur.adbc_statement.execute_update() == 10
+
+
+def test_sql_error_is_invalid_argument_with_duckdb_message(uri):
+    with adbc_driver_flightsql.dbapi.connect(uri) as conn, conn.cursor() as cur:
+        with pytest.raises(adbc_driver_manager.ProgrammingError) as e:
+            cur.execute("SELECT * FROM no_such_table")
+        assert "no_such_table" in str(e.value)
+        assert "INVALID_ARGUMENT" in str(e.value)
+        with pytest.raises(adbc_driver_manager.Error) as e:
+            cur.adbc_statement.set_sql_query("INSERT INTO nope VALUES (1)")
+            cur.adbc_statement.execute_update()
+        assert "nope" in str(e.value)
+        # The connection is still good.
+        cur.execute("SELECT 1")
+        assert cur.fetchall() == [(1,)]
+
+
+def test_pyarrow_errors_have_grpc_codes(uri):
+    client = flight.connect(uri)
+    with pytest.raises(pa.ArrowInvalid) as e:  # INVALID_ARGUMENT
+        client.get_flight_info(flight.FlightDescriptor.for_command(b"SELEC nonsense"))
+    assert "syntax error" in str(e.value).lower()
+    with pytest.raises(pa.ArrowInvalid):
+        client.get_flight_info(flight.FlightDescriptor.for_path("a", "b"))
+    with pytest.raises(KeyError):  # NOT_FOUND
+        client.do_get(flight.Ticket(b"not a ticket")).read_all()
+    with pytest.raises(pa.ArrowInvalid):
+        client.get_flight_info(flight.FlightDescriptor.for_command(b"\xff\xfe\x00garbage"))
+    with pytest.raises(pa.ArrowInvalid):
+        list(client.do_action(flight.Action("CreatePreparedStatement", b"\x01\x02garbage")))
+    with pytest.raises(NotImplementedError):  # UNIMPLEMENTED
+        list(client.do_action(flight.Action("NoSuchAction", b"")))
+    # The server survived all of it.
+    info = client.get_flight_info(flight.FlightDescriptor.for_command(b"SELECT 2"))
+    assert client.do_get(info.endpoints[0].ticket).read_all().column(0).to_pylist() == [2]
+
+
+def test_malformed_do_put_is_rejected(uri):
+    client = flight.connect(uri)
+    schema = pa.schema([("a", pa.int64())])
+    writer, reader = client.do_put(flight.FlightDescriptor.for_command(b"\x08\x96\x01 not any"), schema)
+    with pytest.raises(pa.ArrowInvalid):
+        writer.write_table(pa.table({"a": [1]}))
+        writer.close()
+    info = client.get_flight_info(flight.FlightDescriptor.for_command(b"SELECT 3"))
+    assert client.do_get(info.endpoints[0].ticket).read_all().column(0).to_pylist() == [3]
+
+
+# -- prepared statements ---------------------------------------------------------------------
+
+def test_prepared_query_with_parameter(uri):
+    with adbc_driver_flightsql.dbapi.connect(uri) as conn, conn.cursor() as cur:
+        cur.execute("SELECT ? + 1", parameters=(41,))
+        assert cur.fetchall() == [(42,)]
+        cur.execute("SELECT ?::VARCHAR || '!' AS s, ?::DOUBLE * 2 AS d", parameters=("hi", 1.25))
+        assert cur.fetchall() == [("hi!", 2.5)]
+        cur.execute("SELECT ? IS NULL", parameters=(None,))
+        assert cur.fetchall() == [(True,)]
+
+
+def test_executemany_insert(uri):
+    with adbc_driver_flightsql.dbapi.connect(uri) as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE many (a INTEGER, b VARCHAR)")
+        cur.executemany("INSERT INTO many VALUES (?, ?)", [(1, "x"), (2, "y"), (3, None)])
+        cur.execute("SELECT a, b FROM many ORDER BY a")
+        assert cur.fetchall() == [(1, "x"), (2, "y"), (3, None)]
+
+
+def test_explicit_prepare_and_reuse(uri):
+    with adbc_driver_flightsql.dbapi.connect(uri) as conn, conn.cursor() as cur:
+        cur.adbc_prepare("SELECT ?::INTEGER * 10 AS x")
+        for v in (1, 2, 3):
+            cur.execute("SELECT ?::INTEGER * 10 AS x", parameters=(v,))
+            assert cur.fetchall() == [(v * 10,)]
+
+
+# -- metadata --------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def meta(fl_server):
+    uri = f"grpc://{fl_server.host}:{fl_server.flight_port}"
+    with adbc_driver_flightsql.dbapi.connect(uri) as conn, conn.cursor() as cur:
+        cur.execute("CREATE SCHEMA IF NOT EXISTS meta_s")
+        cur.fetchall()
+        cur.execute("CREATE TABLE meta_s.meta_t (id INTEGER, name VARCHAR, amount DECIMAL(10,2))")
+        cur.fetchall()
+        cur.execute("CREATE VIEW meta_s.meta_v AS SELECT id FROM meta_s.meta_t")
+        cur.fetchall()
+    return uri
+
+
+def test_get_info(meta):
+    with adbc_driver_flightsql.dbapi.connect(meta) as conn:
+        info = conn.adbc_get_info()
+    assert info["vendor_name"] == "Tavana"
+    assert "DuckDB" in info["vendor_version"]
+
+
+def test_get_table_types(meta):
+    with adbc_driver_flightsql.dbapi.connect(meta) as conn:
+        assert set(conn.adbc_get_table_types()) >= {"BASE TABLE", "VIEW"}
+
+
+def test_get_table_schema(meta):
+    with adbc_driver_flightsql.dbapi.connect(meta) as conn:
+        schema = conn.adbc_get_table_schema("meta_t", db_schema_filter="meta_s")
+    assert schema == pa.schema([("id", pa.int32()), ("name", pa.string()), ("amount", pa.decimal128(10, 2))])
+
+
+def test_get_objects(meta):
+    with adbc_driver_flightsql.dbapi.connect(meta) as conn:
+        objects = conn.adbc_get_objects().read_all().to_pylist()
+        catalogs = {c["catalog_name"]: c for c in objects}
+        assert "memory" in catalogs
+        schemas = {s["db_schema_name"]: s for s in catalogs["memory"]["catalog_db_schemas"]}
+        tables = {t["table_name"]: t for t in schemas["meta_s"]["db_schema_tables"]}
+        assert tables["meta_t"]["table_type"] == "BASE TABLE"
+        assert tables["meta_v"]["table_type"] == "VIEW"
+        assert [c["column_name"] for c in tables["meta_t"]["table_columns"]] == ["id", "name", "amount"]
+        # Filters reach the server.
+        only = conn.adbc_get_objects(depth="tables", table_name_filter="meta_v").read_all().to_pylist()
+        names = [t["table_name"] for c in only for s in (c["catalog_db_schemas"] or [])
+                 for t in (s["db_schema_tables"] or [])]
+        assert names == ["meta_v"]
+        views = conn.adbc_get_objects(depth="tables", table_types_filter=["VIEW"]).read_all().to_pylist()
+        names = {t["table_name"] for c in views for s in (c["catalog_db_schemas"] or [])
+                 for t in (s["db_schema_tables"] or [])}
+        assert "meta_v" in names and "meta_t" not in names
+
+
+def test_catalogs_and_schemas_depth(meta):
+    with adbc_driver_flightsql.dbapi.connect(meta) as conn:
+        cats = conn.adbc_get_objects(depth="catalogs").read_all().to_pylist()
+        assert "memory" in [c["catalog_name"] for c in cats]
+        dbs = conn.adbc_get_objects(depth="db_schemas", db_schema_filter="meta%").read_all().to_pylist()
+        names = [s["db_schema_name"] for c in dbs for s in (c["catalog_db_schemas"] or [])]
+        assert names == ["meta_s"]
+
+
+# -- bulk ingestion --------------------------------------------------------------------------
+
+def test_adbc_ingest_create_append_replace(uri):
+    data = pa.table({"id": pa.array([1, 2, 3], pa.int64()), "name": ["a", None, "c"],
+                     "score": pa.array([1.5, 2.5, None], pa.float64())})
+    with adbc_driver_flightsql.dbapi.connect(uri) as conn, conn.cursor() as cur:
+        assert cur.adbc_ingest("ingested", data, mode="create") == 3
+        assert cur.adbc_ingest("ingested", data, mode="append") == 3
+        cur.execute("SELECT count(*), count(name), sum(score) FROM ingested")
+        assert cur.fetchall() == [(6, 4, 8.0)]
+        with pytest.raises(adbc_driver_manager.Error):
+            cur.adbc_ingest("ingested", data, mode="create")
+        assert cur.adbc_ingest("ingested", data.slice(0, 1), mode="replace") == 1
+        cur.execute("SELECT * FROM ingested")
+        assert cur.fetch_arrow_table().to_pylist() == [{"id": 1, "name": "a", "score": 1.5}]
+        with pytest.raises(adbc_driver_manager.Error):
+            cur.adbc_ingest("no_such_ingest_table", data, mode="append")
+
+
+# -- admission control -----------------------------------------------------------------------
+
+def test_queue_full_is_resource_exhausted(tavana_bin):
+    with running_server(tavana_bin, "--threads", "1", "--max-queued", "0", workers=1, name="flightq0") as s:
+        client = flight.connect(f"grpc://{s.host}:{flight_port(s)}")
+        # A ticket nobody fetched yet holds the only slot.
+        held = client.get_flight_info(flight.FlightDescriptor.for_command(b"SELECT 1"))
+        with pytest.raises(pa.ArrowException, match="resource exhausted.*too many queries"):
+            client.get_flight_info(flight.FlightDescriptor.for_command(b"SELECT 2"))
+        assert client.do_get(held.endpoints[0].ticket).read_all().column(0).to_pylist() == [1]
+        info = client.get_flight_info(flight.FlightDescriptor.for_command(b"SELECT 2"))
+        assert client.do_get(info.endpoints[0].ticket).read_all().column(0).to_pylist() == [2]
+
+
+def test_abandoned_stream_gives_its_slot_back(tavana_bin):
+    with running_server(tavana_bin, "--threads", "1", "--max-queued", "0", workers=1, name="flightcancel") as s:
+        client = flight.connect(f"grpc://{s.host}:{flight_port(s)}")
+        info = client.get_flight_info(flight.FlightDescriptor.for_command(
+            b"SELECT i, repeat('x', 100) AS s FROM range(100000000) t(i)"))
+        reader = client.do_get(info.endpoints[0].ticket)
+        assert reader.read_chunk().data.num_rows > 0
+        reader.cancel()
+        del reader
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                info = client.get_flight_info(flight.FlightDescriptor.for_command(b"SELECT 7"))
+                break
+            except pa.ArrowException:
+                assert time.monotonic() < deadline, "the cancelled stream kept its slot"
+                time.sleep(0.1)
+        assert client.do_get(info.endpoints[0].ticket).read_all().column(0).to_pylist() == [7]
+
+
+# -- authentication --------------------------------------------------------------------------
+
+def test_password_users_need_credentials(tavana_bin):
+    with running_server(tavana_bin, "--auth-method", "scram-sha-256",
+                        config={"users": {"alice": "s3cret"}}, name="flightauth") as s:
+        uri = f"grpc://{s.host}:{flight_port(s)}"
+        # Basic credentials (ADBC sends them on Handshake, then uses the bearer token).
+        with adbc_driver_flightsql.dbapi.connect(uri, db_kwargs={"username": "alice", "password": "s3cret"}) as conn:
+            with conn.cursor() as cur:
+                cur.execute("SELECT 5")
+                assert cur.fetchall() == [(5,)]
+        with pytest.raises(adbc_driver_manager.Error, match="(?i)unauthenticated|authentication"):
+            with adbc_driver_flightsql.dbapi.connect(uri, db_kwargs={"username": "alice", "password": "wrong"}) as conn:
+                with conn.cursor() as cur:
+                    cur.execute("SELECT 5")
+        client = flight.connect(uri)
+        with pytest.raises(flight.FlightUnauthenticatedError):
+            client.get_flight_info(flight.FlightDescriptor.for_command(b"SELECT 1"))
+        # pyarrow's own basic-token flow.
+        token = client.authenticate_basic_token(b"alice", b"s3cret")
+        options = flight.FlightCallOptions(headers=[token])
+        info = client.get_flight_info(flight.FlightDescriptor.for_command(b"SELECT 6"), options)
+        assert client.do_get(info.endpoints[0].ticket, options).read_all().column(0).to_pylist() == [6]
+        bad = flight.FlightCallOptions(headers=[(b"authorization", b"Bearer forged")])
+        with pytest.raises(flight.FlightUnauthenticatedError):
+            client.get_flight_info(flight.FlightDescriptor.for_command(b"SELECT 1"), bad)
