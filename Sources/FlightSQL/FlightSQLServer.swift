@@ -10,17 +10,30 @@ import Scheduler
 public final class FlightSQLServer: Sendable {
     public let host: String
     public let port: Int
+    /// Whether the port speaks TLS (`grpc+tls://`).
+    public let tls: Bool
     let service: FlightSQLService
     let server: GRPCServer<HTTP2ServerTransport.Posix>
     let logger: Logger
 
+    /// PEM files for TLS (`grpc+tls://`); nil serves plaintext.
+    public struct TLSFiles: Sendable {
+        public var certificateChain: String
+        public var privateKey: String
+        public init(certificateChain: String, privateKey: String) {
+            self.certificateChain = certificateChain
+            self.privateKey = privateKey
+        }
+    }
+
     /// `authenticator` nil means trust (no credentials needed).
     public init(
         host: String, port: Int, scheduler: Scheduler, serverVersion: String,
-        authenticator: FlightAuthenticator? = nil, logger: Logger
+        authenticator: FlightAuthenticator? = nil, tls: TLSFiles? = nil, logger: Logger
     ) {
         self.host = host
         self.port = port
+        self.tls = tls != nil
         self.logger = logger
         self.service = FlightSQLService(
             scheduler: scheduler, registry: HandleRegistry(), serverVersion: serverVersion, logger: logger)
@@ -29,7 +42,7 @@ public final class FlightSQLServer: Sendable {
         var config = HTTP2ServerTransport.Posix.Config.defaults
         config.rpc.maxRequestPayloadSize = 256 * 1024 * 1024
         self.server = GRPCServer(
-            transport: .http2NIOPosix(address: address, transportSecurity: .plaintext, config: config),
+            transport: .http2NIOPosix(address: address, transportSecurity: Self.security(tls), config: config),
             services: [service],
             interceptors: authenticator.map { [FlightAuthInterceptor(authenticator: $0)] } ?? [])
     }
@@ -56,6 +69,13 @@ public final class FlightSQLServer: Sendable {
             try await group.next()
             group.cancelAll()
         }
+    }
+
+    static func security(_ tls: TLSFiles?) -> HTTP2ServerTransport.Posix.TransportSecurity {
+        guard let tls else { return .plaintext }
+        return .tls(.defaults(
+            certificateChain: [.file(path: tls.certificateChain, format: .pem)],
+            privateKey: .file(path: tls.privateKey, format: .pem)))
     }
 
     public func beginGracefulShutdown() {

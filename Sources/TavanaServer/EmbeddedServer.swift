@@ -45,7 +45,11 @@ public struct EmbeddedServer: Sendable {
         let flight = FlightSQLServer(
             host: config.host, port: config.flightPort, scheduler: scheduler,
             serverVersion: "Tavana \(TavanaBuild.version), DuckDB \(DuckDBLibrary.loadedVersion)",
-            authenticator: flightAuthenticator(authentication), logger: logger)
+            authenticator: flightAuthenticator(authentication),
+            tls: tls == nil ? nil : config.tlsCertificate.flatMap { cert in
+                config.tlsKey.map { FlightSQLServer.TLSFiles(certificateChain: cert, privateKey: $0) }
+            },
+            logger: logger)
         let services = ServiceGroup(
             configuration: .init(
                 services: [
@@ -104,7 +108,9 @@ struct FlightService: Service {
         let logger = self.logger
         try await withGracefulShutdownHandler {
             try await server.run { port in
-                logger.info("flight listening", metadata: ["host": "\(server.host)", "port": "\(port)"])
+                logger.info("flight listening", metadata: [
+                    "host": "\(server.host)", "port": "\(port)", "tls": "\(server.tls)",
+                ])
             }
         } onGracefulShutdown: {
             server.beginGracefulShutdown()

@@ -360,3 +360,33 @@ def test_password_users_need_credentials(tavana_bin):
         bad = flight.FlightCallOptions(headers=[(b"authorization", b"Bearer forged")])
         with pytest.raises(flight.FlightUnauthenticatedError):
             client.get_flight_info(flight.FlightDescriptor.for_command(b"SELECT 1"), bad)
+
+
+# -- TLS ---------------------------------------------------------------------------------------
+
+def test_tls_with_a_configured_certificate(tavana_bin, tmp_path):
+    """With --tls-cert/--tls-key the Flight port speaks TLS (grpc+tls://), like the
+    PostgreSQL port; plaintext clients are refused."""
+    import subprocess
+
+    cert, key = tmp_path / "server.crt", tmp_path / "server.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
+                    "-days", "1", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True, timeout=60)
+    with running_server(tavana_bin, "--tls-cert", str(cert), "--tls-key", str(key), name="flighttls") as s:
+        port = flight_port(s)
+        line = next(l for l in s.log().splitlines() if "flight listening" in l)
+        assert "tls=true" in line
+        uri = f"grpc+tls://localhost:{port}"
+        client = flight.connect(uri, tls_root_certs=cert.read_bytes())
+        info = client.get_flight_info(flight.FlightDescriptor.for_command(b"SELECT 'secret' AS s"))
+        assert client.do_get(info.endpoints[0].ticket).read_all().to_pylist() == [{"s": "secret"}]
+        with adbc_driver_flightsql.dbapi.connect(
+                uri, db_kwargs={"adbc.flight.sql.client_option.tls_root_certs": cert.read_text()}) as conn:
+            with conn.cursor() as cur:
+                cur.execute("SELECT 7 AS n")
+                assert cur.fetchall() == [(7,)]
+        plain = flight.connect(f"grpc://localhost:{port}")
+        with pytest.raises(flight.FlightError):
+            plain.get_flight_info(flight.FlightDescriptor.for_command(b"SELECT 1"),
+                                  flight.FlightCallOptions(timeout=5))
