@@ -10,8 +10,9 @@ typealias FlightData = Arrow_Flight_Protocol_FlightData
 /// A Flight SQL command, decoded from `FlightDescriptor.cmd` (a packed `google.protobuf.Any`),
 /// or a plain UTF-8 SQL string for generic Flight clients.
 enum Command {
-    case statementQuery(String)
-    case statementUpdate(String)
+    /// SQL, and the transaction it belongs to (nil: autocommit in a session of its own).
+    case statementQuery(String, transaction: String? = nil)
+    case statementUpdate(String, transaction: String? = nil)
     case preparedQuery(String)
     case preparedUpdate(String)
     case ingest(Arrow_Flight_Protocol_Sql_CommandStatementIngest)
@@ -41,10 +42,12 @@ enum Command {
     static func decode(any: Google_Protobuf_Any) throws -> Command {
         do {
             if any.isA(Arrow_Flight_Protocol_Sql_CommandStatementQuery.self) {
-                return .statementQuery(try Arrow_Flight_Protocol_Sql_CommandStatementQuery(unpackingAny: any).query)
+                let c = try Arrow_Flight_Protocol_Sql_CommandStatementQuery(unpackingAny: any)
+                return .statementQuery(c.query, transaction: transactionID(c.hasTransactionID ? c.transactionID : nil))
             }
             if any.isA(Arrow_Flight_Protocol_Sql_CommandStatementUpdate.self) {
-                return .statementUpdate(try Arrow_Flight_Protocol_Sql_CommandStatementUpdate(unpackingAny: any).query)
+                let c = try Arrow_Flight_Protocol_Sql_CommandStatementUpdate(unpackingAny: any)
+                return .statementUpdate(c.query, transaction: transactionID(c.hasTransactionID ? c.transactionID : nil))
             }
             if any.isA(Arrow_Flight_Protocol_Sql_CommandPreparedStatementQuery.self) {
                 let c = try Arrow_Flight_Protocol_Sql_CommandPreparedStatementQuery(unpackingAny: any)
@@ -78,6 +81,12 @@ enum Command {
         }
         throw RPCError(code: .unimplemented, message: "Tavana does not support \(any.typeURL)")
     }
+}
+
+/// A transaction id as sent by clients (empty means none).
+func transactionID(_ data: Data?) -> String? {
+    guard let data, !data.isEmpty else { return nil }
+    return String(decoding: data, as: UTF8.self)
 }
 
 /// Packs a message as a `google.protobuf.Any` and serializes it (Flight SQL's convention for

@@ -78,6 +78,9 @@ struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtoc
         do {
             let command = try command(of: request)
             let pending = try await start(command)
+            // The statement has run (DDL and DML are done now); until a DoGet reads the
+            // rows, the result waits without holding a query slot.
+            if case .cursor(let cursor) = pending.source { cursor.suspend() }
             let id = registry.addPending(pending)
             var ticket = Arrow_Flight_Protocol_Sql_TicketStatementQuery()
             ticket.statementHandle = Data(id.utf8)
@@ -126,6 +129,16 @@ struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtoc
         guard let pending = registry.takePending(id) else {
             throw RPCError(code: .notFound, message: "unknown or expired ticket (a ticket is good for one DoGet within \(registry.ticketTTL))")
         }
+        // Take a query slot before anything is sent. If the queue is full the ticket stays
+        // valid, so that the client can retry the DoGet.
+        if case .cursor(let cursor) = pending.source, let session = pending.session {
+            do {
+                try await session.resume(cursor)
+            } catch {
+                registry.putBack(id, pending)
+                throw logged(error, "DoGet")
+            }
+        }
         defer { pending.release() }
         do {
             try await withTaskCancellationHandler {
@@ -171,8 +184,8 @@ struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtoc
     /// Starts whatever a command asks for and returns the result a ticket will stream.
     func start(_ command: Command) async throws -> PendingResult {
         switch command {
-        case .statementQuery(let sql):
-            return try await runInNewSession(sql: sql)
+        case .statementQuery(let sql, let transaction):
+            return try await runInNewSession(sql: sql, transaction: transaction)
         case .preparedQuery(let id):
             let handle = try preparedHandle(id)
             let rows = handle.parameters
@@ -216,30 +229,51 @@ struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtoc
         return handle
     }
 
-    /// Prepares and starts `sql` in a session of its own, owned by the returned result.
+    /// The transaction's session, or a new one (which the caller then owns).
+    func session(for transaction: String?) async throws -> Session {
+        if let transaction { return try transactionSession(transaction) }
+        return try await scheduler.openSession()
+    }
+
+    /// The session of an open transaction.
+    func transactionSession(_ id: String) throws -> Session {
+        guard let session = registry.transaction(id) else {
+            throw RPCError(code: .notFound, message: "unknown or finished transaction")
+        }
+        return session
+    }
+
+    /// Prepares and starts `sql` in a session of its own, owned by the returned result, or
+    /// in the session of the given transaction.
     func runInNewSession(
-        sql: String, parameters: [DuckDBValue] = [], nonNullable: Set<String> = []
+        sql: String, parameters: [DuckDBValue] = [], nonNullable: Set<String> = [], transaction: String? = nil
     ) async throws -> PendingResult {
-        let session = try await scheduler.openSession()
+        let owned = transaction == nil
+        let session = try await session(for: transaction)
         do {
             let statement = try await session.run { conn in try conn.prepare(sql) }
-            let cursor = try await session.startQuery { _ in
-                if !parameters.isEmpty || statement.parameterCount > 0 { try statement.bind(parameters) }
-                return try statement.execute()
+            // A client that gives up on GetFlightInfo (deadline, cancel) stops the query.
+            let cursor = try await withTaskCancellationHandler {
+                try await session.startQuery { _ in
+                    if !parameters.isEmpty || statement.parameterCount > 0 { try statement.bind(parameters) }
+                    return try statement.execute()
+                }
+            } onCancel: {
+                session.cancel()
             }
             do {
                 var schema = try await cursor.arrowSchema()
                 for i in schema.fields.indices where nonNullable.contains(schema.fields[i].name) {
                     schema.fields[i].nullable = false
                 }
-                return PendingResult(schema: schema, source: .cursor(cursor), session: session, ownsSession: true,
+                return PendingResult(schema: schema, source: .cursor(cursor), session: session, ownsSession: owned,
                                      ttl: registry.ticketTTL)
             } catch {
                 cursor.close()
                 throw error
             }
         } catch {
-            session.close()
+            if owned { session.close() }
             throw error
         }
     }
@@ -261,8 +295,8 @@ struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtoc
             }
             let command = try command(of: first.flightDescriptor)
             switch command {
-            case .statementUpdate(let sql):
-                let count = try await executeUpdate(sql: sql)
+            case .statementUpdate(let sql, let transaction):
+                let count = try await executeUpdate(sql: sql, transaction: transaction)
                 try await response.write(updateResult(count))
             case .preparedQuery(let id):
                 let handle = try preparedHandle(id)
@@ -278,7 +312,8 @@ struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtoc
                 let count = try await executePreparedUpdate(handle, rows: rows.isEmpty ? [handle.parameters.last ?? []] : rows)
                 try await response.write(updateResult(count))
             case .ingest(let ingest):
-                let count = try await Ingest.run(ingest, first: first, rest: &messages, scheduler: scheduler)
+                let session = try transactionID(ingest.hasTransactionID ? ingest.transactionID : nil).map(transactionSession)
+                let count = try await Ingest.run(ingest, first: first, rest: &messages, scheduler: scheduler, transaction: session)
                 try await response.write(updateResult(count))
             default:
                 throw RPCError(code: .invalidArgument, message: "this command is not accepted by DoPut")
@@ -298,9 +333,10 @@ struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtoc
 
     /// Runs a statement that changes rows, in a session of its own; returns the row count
     /// (-1 when DuckDB reports none, e.g. DDL).
-    func executeUpdate(sql: String) async throws -> Int64 {
-        let session = try await scheduler.openSession()
-        defer { session.close() }
+    func executeUpdate(sql: String, transaction: String? = nil) async throws -> Int64 {
+        let owned = transaction == nil
+        let session = try await session(for: transaction)
+        defer { if owned { session.close() } }
         let statement = try await session.run { conn in try conn.prepare(sql) }
         return try await withTaskCancellationHandler {
             let cursor = try await session.startQuery { _ in try statement.execute() }
@@ -346,7 +382,7 @@ struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtoc
             case "CreatePreparedStatement":
                 let any = try Google_Protobuf_Any(serializedBytes: request.body)
                 let req = try Arrow_Flight_Protocol_Sql_ActionCreatePreparedStatementRequest(unpackingAny: any)
-                let result = try await createPrepared(req.query)
+                let result = try await createPrepared(req.query, transaction: transactionID(req.hasTransactionID ? req.transactionID : nil))
                 var out = Arrow_Flight_Protocol_Result()
                 out.body = try packAny(result)
                 try await response.write(out)
@@ -354,7 +390,36 @@ struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtoc
                 let any = try Google_Protobuf_Any(serializedBytes: request.body)
                 let req = try Arrow_Flight_Protocol_Sql_ActionClosePreparedStatementRequest(unpackingAny: any)
                 let id = String(decoding: req.preparedStatementHandle, as: UTF8.self)
-                registry.removePrepared(id)?.session.close()
+                registry.removePrepared(id)?.close()
+            case "BeginTransaction":
+                let any = try Google_Protobuf_Any(serializedBytes: request.body)
+                _ = try Arrow_Flight_Protocol_Sql_ActionBeginTransactionRequest(unpackingAny: any)
+                var result = Arrow_Flight_Protocol_Sql_ActionBeginTransactionResult()
+                result.transactionID = Data(try await beginTransaction().utf8)
+                var out = Arrow_Flight_Protocol_Result()
+                out.body = try packAny(result)
+                try await response.write(out)
+            case "EndTransaction":
+                let any = try Google_Protobuf_Any(serializedBytes: request.body)
+                let req = try Arrow_Flight_Protocol_Sql_ActionEndTransactionRequest(unpackingAny: any)
+                try await endTransaction(String(decoding: req.transactionID, as: UTF8.self), req.action)
+            case "CancelFlightInfo":
+                let req = try Arrow_Flight_Protocol_CancelFlightInfoRequest(serializedBytes: request.body)
+                var result = Arrow_Flight_Protocol_CancelFlightInfoResult()
+                result.status = cancel(req.info) ? .cancelled : .notCancellable
+                var out = Arrow_Flight_Protocol_Result()
+                out.body = try result.serializedData()
+                try await response.write(out)
+            case "CancelQuery":
+                // The older Flight SQL action: an Any-packed request holding a serialized FlightInfo.
+                let any = try Google_Protobuf_Any(serializedBytes: request.body)
+                let req = try Arrow_Flight_Protocol_Sql_ActionCancelQueryRequest(unpackingAny: any)
+                let info = try Arrow_Flight_Protocol_FlightInfo(serializedBytes: req.info)
+                var result = Arrow_Flight_Protocol_Sql_ActionCancelQueryResult()
+                result.result = cancel(info) ? .cancelled : .notCancellable
+                var out = Arrow_Flight_Protocol_Result()
+                out.body = try packAny(result)
+                try await response.write(out)
             default:
                 throw RPCError(code: .unimplemented, message: "unknown action '\(request.type)'")
             }
@@ -363,20 +428,66 @@ struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtoc
         }
     }
 
-    func createPrepared(_ query: String) async throws -> Arrow_Flight_Protocol_Sql_ActionCreatePreparedStatementResult {
+    // MARK: - Transactions and cancel
+
+    /// Opens a session that holds a DuckDB transaction until EndTransaction.
+    func beginTransaction() async throws -> String {
         let session = try await scheduler.openSession()
+        do {
+            try await session.run { try $0.execute("BEGIN TRANSACTION") }
+        } catch {
+            session.close()
+            throw error
+        }
+        return registry.addTransaction(session)
+    }
+
+    func endTransaction(_ id: String, _ action: Arrow_Flight_Protocol_Sql_ActionEndTransactionRequest.EndTransaction) async throws {
+        let sql: String
+        switch action {
+        case .commit: sql = "COMMIT"
+        case .rollback: sql = "ROLLBACK"
+        default: throw RPCError(code: .invalidArgument, message: "EndTransaction needs COMMIT or ROLLBACK")
+        }
+        guard let session = registry.removeTransaction(id) else {
+            throw RPCError(code: .notFound, message: "unknown or finished transaction")
+        }
+        defer { session.close() }
+        try await session.run { try $0.execute(sql) }
+    }
+
+    /// Cancels the query behind a FlightInfo's ticket: interrupts it and drops the ticket.
+    /// Returns false when the ticket is unknown (already fetched, finished or expired).
+    func cancel(_ info: Arrow_Flight_Protocol_FlightInfo) -> Bool {
+        guard let ticket = info.endpoint.first?.ticket.ticket else { return false }
+        let id: String
+        if let any = try? Google_Protobuf_Any(serializedBytes: ticket),
+           let t = try? Arrow_Flight_Protocol_Sql_TicketStatementQuery(unpackingAny: any) {
+            id = String(decoding: t.statementHandle, as: UTF8.self)
+        } else {
+            id = String(decoding: ticket, as: UTF8.self)
+        }
+        guard let pending = registry.takePending(id) else { return false }
+        pending.session?.cancel()
+        pending.release()
+        return true
+    }
+
+    func createPrepared(_ query: String, transaction: String? = nil) async throws -> Arrow_Flight_Protocol_Sql_ActionCreatePreparedStatementResult {
+        let owned = transaction == nil
+        let session = try await session(for: transaction)
         do {
             let statement = try await session.run { conn in try conn.prepare(query) }
             let id = HandleRegistry.newID()
             let parameterTypes = try await session.run { _ in statement.parameterTypes }
-            registry.addPrepared(PreparedHandle(id: id, session: session, statement: statement, query: query))
+            registry.addPrepared(PreparedHandle(id: id, session: session, ownsSession: owned, statement: statement, query: query))
             var result = Arrow_Flight_Protocol_Sql_ActionCreatePreparedStatementResult()
             result.preparedStatementHandle = Data(id.utf8)
             let parameterSchema = ArrowParameters.schema(for: parameterTypes)
             result.parameterSchema = Data(IPCStreamWriter(schema: parameterSchema).schemaMessage().encapsulated())
             return result
         } catch {
-            session.close()
+            if owned { session.close() }
             throw error
         }
     }

@@ -41,15 +41,18 @@ final class PendingResult: @unchecked Sendable {
 final class PreparedHandle: @unchecked Sendable {
     let id: String
     let session: Session
+    /// False when the statement was prepared inside a transaction, whose session it borrows.
+    let ownsSession: Bool
     let statement: PreparedStatement
     let query: String
     private let lock = NSLock()
     private var _parameters: [[DuckDBValue]] = []
     private var _lastUsed: ContinuousClock.Instant = .now
 
-    init(id: String, session: Session, statement: PreparedStatement, query: String) {
+    init(id: String, session: Session, ownsSession: Bool = true, statement: PreparedStatement, query: String) {
         self.id = id
         self.session = session
+        self.ownsSession = ownsSession
         self.statement = statement
         self.query = query
     }
@@ -61,6 +64,9 @@ final class PreparedHandle: @unchecked Sendable {
     }
 
     func touch() { lock.withLock { _lastUsed = .now } }
+
+    /// Closes the session if the handle owns it.
+    func close() { if ownsSession { session.close() } }
     var lastUsed: ContinuousClock.Instant { lock.withLock { _lastUsed } }
 }
 
@@ -69,6 +75,8 @@ final class HandleRegistry: @unchecked Sendable {
     private let lock = NSLock()
     private var pending: [String: PendingResult] = [:]
     private var prepared: [String: PreparedHandle] = [:]
+    /// Open transactions (BeginTransaction): each owns a session until EndTransaction.
+    private var transactions: [String: Session] = [:]
     let ticketTTL: Duration
     let preparedIdleTTL: Duration
 
@@ -83,6 +91,11 @@ final class HandleRegistry: @unchecked Sendable {
         let id = Self.newID()
         lock.withLock { pending[id] = result }
         return id
+    }
+
+    /// Returns a ticket taken by a `DoGet` that could not start (queue full).
+    func putBack(_ id: String, _ result: PendingResult) {
+        lock.withLock { pending[id] = result }
     }
 
     /// Removes and returns the pending result; a ticket is good for one `DoGet`.
@@ -104,6 +117,19 @@ final class HandleRegistry: @unchecked Sendable {
         lock.withLock { prepared.removeValue(forKey: id) }
     }
 
+    func addTransaction(_ session: Session) -> String {
+        let id = Self.newID()
+        lock.withLock { transactions[id] = session }
+        return id
+    }
+
+    func transaction(_ id: String) -> Session? { lock.withLock { transactions[id] } }
+
+    func removeTransaction(_ id: String) -> Session? { lock.withLock { transactions.removeValue(forKey: id) } }
+
+    /// The pending result a FlightInfo's ticket names, without taking it (for cancel).
+    func pendingResult(_ id: String) -> PendingResult? { lock.withLock { pending[id] } }
+
     var counts: (pending: Int, prepared: Int) { lock.withLock { (pending.count, prepared.count) } }
 
     /// Drops tickets nobody fetched and prepared statements nobody used for too long.
@@ -116,16 +142,17 @@ final class HandleRegistry: @unchecked Sendable {
             return (Array(t.values), Array(p.values))
         }
         for t in oldTickets { t.release() }
-        for p in oldPrepared { p.session.close() }
+        for p in oldPrepared { p.close() }
     }
 
     /// Releases everything (server shutdown).
     func closeAll() {
-        let (t, p): ([PendingResult], [PreparedHandle]) = lock.withLock {
-            defer { pending = [:]; prepared = [:] }
-            return (Array(pending.values), Array(prepared.values))
+        let (t, p, x): ([PendingResult], [PreparedHandle], [Session]) = lock.withLock {
+            defer { pending = [:]; prepared = [:]; transactions = [:] }
+            return (Array(pending.values), Array(prepared.values), Array(transactions.values))
         }
-        for x in t { x.release() }
-        for x in p { x.session.close() }
+        for r in t { r.release() }
+        for h in p { h.close() }
+        for s in x { s.close() }
     }
 }

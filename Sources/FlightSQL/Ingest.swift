@@ -37,7 +37,8 @@ struct UploadedRows {
 enum Ingest {
     static func run(
         _ command: Arrow_Flight_Protocol_Sql_CommandStatementIngest, first: FlightData,
-        rest: inout RPCAsyncSequence<FlightData, any Error>.AsyncIterator, scheduler: Scheduler
+        rest: inout RPCAsyncSequence<FlightData, any Error>.AsyncIterator, scheduler: Scheduler,
+        transaction: Session? = nil
     ) async throws -> Int64 {
         guard !command.table.isEmpty else { throw RPCError(code: .invalidArgument, message: "ingest without a table name") }
         let upload = try await UploadedRows.read(first: first, rest: &rest)
@@ -56,8 +57,11 @@ enum Ingest {
         let placeholders = schema.fields.map { _ in "?" }.joined(separator: ", ")
         let temporary = command.temporary
 
-        let session = try await scheduler.openSession()
-        defer { session.close() }
+        // Inside a client's transaction the rows join it; otherwise they get one of their own.
+        let session: Session
+        if let transaction { session = transaction } else { session = try await scheduler.openSession() }
+        let ownTransaction = transaction == nil
+        defer { if ownTransaction { session.close() } }
         let cursor = try await session.startQuery { conn in
             let exists = try conn.query(
                 """
@@ -67,7 +71,7 @@ enum Ingest {
                 """,
                 [catalog.map { .varchar($0) } ?? .null, schemaName.map { .varchar($0) } ?? .null, .varchar(command.table)]
             ).nextArrowBatch().map { $0.columns[0].value(0, as: Int64.self) > 0 } ?? false
-            _ = try conn.execute("BEGIN TRANSACTION")
+            if ownTransaction { _ = try conn.execute("BEGIN TRANSACTION") }
             do {
                 let create = "CREATE \(temporary ? "TEMP " : "")TABLE \(name) (\(columns.joined(separator: ", ")))"
                 if exists {
@@ -92,9 +96,9 @@ enum Ingest {
                         _ = try insert.execute()
                     }
                 }
-                _ = try conn.execute("COMMIT")
+                if ownTransaction { _ = try conn.execute("COMMIT") }
             } catch {
-                _ = try? conn.execute("ROLLBACK")
+                if ownTransaction { _ = try? conn.execute("ROLLBACK") }
                 throw error
             }
             return try conn.query("SELECT 1")

@@ -141,25 +141,30 @@ enum Metadata {
     }
 
     static func infoValues(serverVersion: String) -> [(UInt32, InfoValue)] {
-        [
-            (0, .string("Tavana")),                 // FLIGHT_SQL_SERVER_NAME
-            (1, .string(serverVersion)),            // FLIGHT_SQL_SERVER_VERSION
-            (2, .string("1.5.0")),                  // FLIGHT_SQL_SERVER_ARROW_VERSION (IPC format)
-            (3, .bool(false)),                      // FLIGHT_SQL_SERVER_READ_ONLY
-            (4, .bool(true)),                       // FLIGHT_SQL_SERVER_SQL
-            (5, .bool(false)),                      // FLIGHT_SQL_SERVER_SUBSTRAIT
-            (8, .bitmask(0)),                       // FLIGHT_SQL_SERVER_TRANSACTION: none
-            (9, .bool(false)),                      // FLIGHT_SQL_SERVER_CANCEL
-            (500, .bool(true)),                     // SQL_DDL_CATALOG
-            (501, .bool(true)),                     // SQL_DDL_SCHEMA
-            (502, .bool(true)),                     // SQL_DDL_TABLE
-            (503, .bitmask(1)),                     // SQL_IDENTIFIER_CASE: case insensitive
-            (504, .string("\"")),                   // SQL_IDENTIFIER_QUOTE_CHAR
-            (505, .bitmask(1)),                     // SQL_QUOTED_IDENTIFIER_CASE
-            (506, .bool(true)),                     // SQL_ALL_TABLES_ARE_SELECTABLE
-            (507, .bitmask(3)),                     // SQL_NULL_ORDERING: SQL_NULLS_SORTED_AT_END (DuckDB default)
-            (544, .bool(false)),                    // SQL_TRANSACTIONS_SUPPORTED
+        typealias Info = Arrow_Flight_Protocol_Sql_SqlInfo
+        let values: [(Info, InfoValue)] = [
+            (.flightSqlServerName, .string("Tavana")),
+            (.flightSqlServerVersion, .string(serverVersion)),
+            (.flightSqlServerArrowVersion, .string("1.5.0")),  // IPC format version
+            (.flightSqlServerReadOnly, .bool(false)),
+            (.flightSqlServerSql, .bool(true)),
+            (.flightSqlServerSubstrait, .bool(false)),
+            // SQL_SUPPORTED_TRANSACTION_TRANSACTION: BeginTransaction / EndTransaction, no savepoints.
+            (.flightSqlServerTransaction, .bitmask(Int32(Arrow_Flight_Protocol_Sql_SqlSupportedTransaction.transaction.rawValue))),
+            (.flightSqlServerCancel, .bool(true)),
+            (.flightSqlServerBulkIngestion, .bool(true)),
+            (.flightSqlServerIngestTransactionsSupported, .bool(true)),
+            (.sqlDdlCatalog, .bool(true)),
+            (.sqlDdlSchema, .bool(true)),
+            (.sqlDdlTable, .bool(true)),
+            (.sqlIdentifierCase, .bitmask(1)),  // case insensitive
+            (.sqlIdentifierQuoteChar, .string("\"")),
+            (.sqlQuotedIdentifierCase, .bitmask(1)),
+            (.sqlAllTablesAreSelectable, .bool(true)),
+            (.sqlNullOrdering, .bitmask(3)),  // NULLS sorted at the end (DuckDB's default)
+            (.sqlTransactionsSupported, .bool(true)),
         ]
+        return values.map { (UInt32($0.0.rawValue), $0.1) }
     }
 
     static var sqlInfoSchema: Schema {

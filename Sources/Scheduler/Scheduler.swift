@@ -70,6 +70,15 @@ public final class Session: @unchecked Sendable {
         }
     }
 
+    /// Gives a suspended cursor a slot again (waiting in the queue like a new query).
+    public func resume(_ cursor: QueryCursor) async throws {
+        guard cursor.isSuspended else { return }
+        let ticket = AdmissionTicket()
+        lock.withLock { currentTicket = ticket }
+        defer { lock.withLock { currentTicket = nil } }
+        cursor.attach(try await admission.acquire(ticket))
+    }
+
     /// Cancels the session's current query: takes it out of the queue, or interrupts it.
     public func cancel() {
         lock.lock()
@@ -95,7 +104,8 @@ public final class Session: @unchecked Sendable {
 /// thread pool, so a consumer that stops asking stops DuckDB (backpressure).
 public final class QueryCursor: @unchecked Sendable {
     public let result: StreamingResult
-    let lease: SlotLease
+    private let lock = NSLock()
+    private var lease: SlotLease?
     let worker: WorkerSession
     public let queueWait: Duration
 
@@ -104,6 +114,26 @@ public final class QueryCursor: @unchecked Sendable {
         self.lease = lease
         self.worker = worker
         self.queueWait = lease.waited
+    }
+
+    /// Gives the slot back while nobody reads the result (a Flight ticket waiting for its
+    /// DoGet): an idle result is not a running query. `Session.resume` takes a slot again.
+    public func suspend() {
+        let l = lock.withLock { () -> SlotLease? in
+            defer { lease = nil }
+            return lease
+        }
+        l?.release()
+    }
+
+    public var isSuspended: Bool { lock.withLock { lease == nil } }
+
+    func attach(_ newLease: SlotLease) {
+        let old = lock.withLock { () -> SlotLease? in
+            defer { lease = newLease }
+            return lease
+        }
+        old?.release()
     }
 
     public func next() async throws -> RecordBatch? {
@@ -119,7 +149,7 @@ public final class QueryCursor: @unchecked Sendable {
     }
 
     /// Gives the slot back (idempotent).
-    public func close() { lease.release() }
+    public func close() { suspend() }
 }
 
 /// Live sessions by cancel key (process id and secret).

@@ -10,13 +10,13 @@ final class CommandTests: XCTestCase {
         var query = Arrow_Flight_Protocol_Sql_CommandStatementQuery()
         query.query = "SELECT 1"
         let cmd = try Google_Protobuf_Any(message: query).serializedData()
-        guard case .statementQuery(let sql) = try Command.decode(cmd) else { return XCTFail("wrong command") }
+        guard case .statementQuery(let sql, _) = try Command.decode(cmd) else { return XCTFail("wrong command") }
         XCTAssertEqual(sql, "SELECT 1")
     }
 
     func testPlainSQLIsAStatementQuery() throws {
         for text in ["SELECT 1", "select * from t", "WITH x AS (SELECT 1) SELECT * FROM x", "  values (1)"] {
-            guard case .statementQuery(let sql) = try Command.decode(Data(text.utf8)) else { return XCTFail(text) }
+            guard case .statementQuery(let sql, _) = try Command.decode(Data(text.utf8)) else { return XCTFail(text) }
             XCTAssertEqual(sql, text)
         }
     }

@@ -90,11 +90,13 @@ def test_ticket_is_good_once(uri):
 
 
 # -- types -----------------------------------------------------------------------------------
+# Connections that change state use autocommit: Tavana supports transactions, so ADBC's
+# DB-API connections otherwise start one and roll it back when they close.
 
 @pytest.fixture(scope="module")
 def typed(fl_server):
     uri = f"grpc://{fl_server.host}:{fl_server.flight_port}"
-    with adbc_driver_flightsql.dbapi.connect(uri) as conn, conn.cursor() as cur:
+    with adbc_driver_flightsql.dbapi.connect(uri, autocommit=True) as conn, conn.cursor() as cur:
         for s in SETUP:
             cur.execute(s)
             cur.fetchall()
@@ -104,7 +106,7 @@ def typed(fl_server):
 @pytest.mark.parametrize("rows", [2, 5000])
 def test_every_type_equals_duckdb_python(typed, rows):
     sql = all_types_query(rows)
-    with adbc_driver_flightsql.dbapi.connect(typed) as conn, conn.cursor() as cur:
+    with adbc_driver_flightsql.dbapi.connect(typed, autocommit=True) as conn, conn.cursor() as cur:
         cur.execute(sql)
         ours = cur.fetch_arrow_table()
     theirs = duckdb_arrow(sql, setup=ORACLE_SETUP)
@@ -125,7 +127,7 @@ def test_every_type_through_pyarrow_flight(typed):
 
 
 def test_large_result_streams(uri):
-    with adbc_driver_flightsql.dbapi.connect(uri) as conn, conn.cursor() as cur:
+    with adbc_driver_flightsql.dbapi.connect(uri, autocommit=True) as conn, conn.cursor() as cur:
         cur.execute("SELECT i, i::VARCHAR AS s FROM range(300000) t(i)")
         table = cur.fetch_arrow_table()
     assert table.num_rows == 300000
@@ -135,7 +137,7 @@ def test_large_result_streams(uri):
 # -- updates and errors ----------------------------------------------------------------------
 
 def test_execute_update_reports_row_count(uri):
-    with adbc_driver_flightsql.dbapi.connect(uri) as conn, conn.cursor() as cur:
+    with adbc_driver_flightsql.dbapi.connect(uri, autocommit=True) as conn, conn.cursor() as cur:
         cur.adbc_statement.set_sql_query("CREATE TABLE upd AS SELECT range AS i FROM range(10)")
         cur.adbc_statement.execute_update()
         cur.adbc_statement.set_sql_query("UPDATE upd SET i = i + 1 WHERE i < 4")
@@ -145,7 +147,7 @@ def test_execute_update_reports_row_count(uri):
 
 
 def test_sql_error_is_invalid_argument_with_duckdb_message(uri):
-    with adbc_driver_flightsql.dbapi.connect(uri) as conn, conn.cursor() as cur:
+    with adbc_driver_flightsql.dbapi.connect(uri, autocommit=True) as conn, conn.cursor() as cur:
         with pytest.raises(adbc_driver_manager.ProgrammingError) as e:
             cur.execute("SELECT * FROM no_such_table")
         assert "no_such_table" in str(e.value)
@@ -193,7 +195,7 @@ def test_malformed_do_put_is_rejected(uri):
 # -- prepared statements ---------------------------------------------------------------------
 
 def test_prepared_query_with_parameter(uri):
-    with adbc_driver_flightsql.dbapi.connect(uri) as conn, conn.cursor() as cur:
+    with adbc_driver_flightsql.dbapi.connect(uri, autocommit=True) as conn, conn.cursor() as cur:
         cur.execute("SELECT ? + 1", parameters=(41,))
         assert cur.fetchall() == [(42,)]
         cur.execute("SELECT ?::VARCHAR || '!' AS s, ?::DOUBLE * 2 AS d", parameters=("hi", 1.25))
@@ -203,7 +205,7 @@ def test_prepared_query_with_parameter(uri):
 
 
 def test_executemany_insert(uri):
-    with adbc_driver_flightsql.dbapi.connect(uri) as conn, conn.cursor() as cur:
+    with adbc_driver_flightsql.dbapi.connect(uri, autocommit=True) as conn, conn.cursor() as cur:
         cur.execute("CREATE TABLE many (a INTEGER, b VARCHAR)")
         cur.executemany("INSERT INTO many VALUES (?, ?)", [(1, "x"), (2, "y"), (3, None)])
         cur.execute("SELECT a, b FROM many ORDER BY a")
@@ -211,7 +213,7 @@ def test_executemany_insert(uri):
 
 
 def test_explicit_prepare_and_reuse(uri):
-    with adbc_driver_flightsql.dbapi.connect(uri) as conn, conn.cursor() as cur:
+    with adbc_driver_flightsql.dbapi.connect(uri, autocommit=True) as conn, conn.cursor() as cur:
         cur.adbc_prepare("SELECT ?::INTEGER * 10 AS x")
         for v in (1, 2, 3):
             cur.execute("SELECT ?::INTEGER * 10 AS x", parameters=(v,))
@@ -223,7 +225,7 @@ def test_explicit_prepare_and_reuse(uri):
 @pytest.fixture(scope="module")
 def meta(fl_server):
     uri = f"grpc://{fl_server.host}:{fl_server.flight_port}"
-    with adbc_driver_flightsql.dbapi.connect(uri) as conn, conn.cursor() as cur:
+    with adbc_driver_flightsql.dbapi.connect(uri, autocommit=True) as conn, conn.cursor() as cur:
         cur.execute("CREATE SCHEMA IF NOT EXISTS meta_s")
         cur.fetchall()
         cur.execute("CREATE TABLE meta_s.meta_t (id INTEGER, name VARCHAR, amount DECIMAL(10,2))")
@@ -234,25 +236,25 @@ def meta(fl_server):
 
 
 def test_get_info(meta):
-    with adbc_driver_flightsql.dbapi.connect(meta) as conn:
+    with adbc_driver_flightsql.dbapi.connect(meta, autocommit=True) as conn:
         info = conn.adbc_get_info()
     assert info["vendor_name"] == "Tavana"
     assert "DuckDB" in info["vendor_version"]
 
 
 def test_get_table_types(meta):
-    with adbc_driver_flightsql.dbapi.connect(meta) as conn:
+    with adbc_driver_flightsql.dbapi.connect(meta, autocommit=True) as conn:
         assert set(conn.adbc_get_table_types()) >= {"BASE TABLE", "VIEW"}
 
 
 def test_get_table_schema(meta):
-    with adbc_driver_flightsql.dbapi.connect(meta) as conn:
+    with adbc_driver_flightsql.dbapi.connect(meta, autocommit=True) as conn:
         schema = conn.adbc_get_table_schema("meta_t", db_schema_filter="meta_s")
     assert schema == pa.schema([("id", pa.int32()), ("name", pa.string()), ("amount", pa.decimal128(10, 2))])
 
 
 def test_get_objects(meta):
-    with adbc_driver_flightsql.dbapi.connect(meta) as conn:
+    with adbc_driver_flightsql.dbapi.connect(meta, autocommit=True) as conn:
         objects = conn.adbc_get_objects().read_all().to_pylist()
         catalogs = {c["catalog_name"]: c for c in objects}
         assert "memory" in catalogs
@@ -273,7 +275,7 @@ def test_get_objects(meta):
 
 
 def test_catalogs_and_schemas_depth(meta):
-    with adbc_driver_flightsql.dbapi.connect(meta) as conn:
+    with adbc_driver_flightsql.dbapi.connect(meta, autocommit=True) as conn:
         cats = conn.adbc_get_objects(depth="catalogs").read_all().to_pylist()
         assert "memory" in [c["catalog_name"] for c in cats]
         dbs = conn.adbc_get_objects(depth="db_schemas", db_schema_filter="meta%").read_all().to_pylist()
@@ -286,7 +288,7 @@ def test_catalogs_and_schemas_depth(meta):
 def test_adbc_ingest_create_append_replace(uri):
     data = pa.table({"id": pa.array([1, 2, 3], pa.int64()), "name": ["a", None, "c"],
                      "score": pa.array([1.5, 2.5, None], pa.float64())})
-    with adbc_driver_flightsql.dbapi.connect(uri) as conn, conn.cursor() as cur:
+    with adbc_driver_flightsql.dbapi.connect(uri, autocommit=True) as conn, conn.cursor() as cur:
         assert cur.adbc_ingest("ingested", data, mode="create") == 3
         assert cur.adbc_ingest("ingested", data, mode="append") == 3
         cur.execute("SELECT count(*), count(name), sum(score) FROM ingested")
@@ -305,13 +307,27 @@ def test_adbc_ingest_create_append_replace(uri):
 def test_queue_full_is_resource_exhausted(tavana_bin):
     with running_server(tavana_bin, "--threads", "1", "--max-queued", "0", workers=1, name="flightq0") as s:
         client = flight.connect(f"grpc://{s.host}:{flight_port(s)}")
-        # A ticket nobody fetched yet holds the only slot.
-        held = client.get_flight_info(flight.FlightDescriptor.for_command(b"SELECT 1"))
+        # A ticket waiting for its DoGet holds no slot: an idle result is not a running query.
+        waiting = client.get_flight_info(flight.FlightDescriptor.for_command(b"SELECT 1"))
+        # A stream being read holds the only slot.
+        big = client.get_flight_info(flight.FlightDescriptor.for_command(
+            b"SELECT i, repeat('x', 100) AS s FROM range(100000000) t(i)"))
+        reader = client.do_get(big.endpoints[0].ticket)
+        assert reader.read_chunk().data.num_rows > 0
         with pytest.raises(pa.ArrowException, match="resource exhausted.*too many queries"):
             client.get_flight_info(flight.FlightDescriptor.for_command(b"SELECT 2"))
-        assert client.do_get(held.endpoints[0].ticket).read_all().column(0).to_pylist() == [1]
-        info = client.get_flight_info(flight.FlightDescriptor.for_command(b"SELECT 2"))
-        assert client.do_get(info.endpoints[0].ticket).read_all().column(0).to_pylist() == [2]
+        reader.cancel()
+        del reader
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                rows = client.do_get(waiting.endpoints[0].ticket).read_all().column(0).to_pylist()
+                break
+            except pa.ArrowException:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        assert rows == [1]
 
 
 def test_abandoned_stream_gives_its_slot_back(tavana_bin):
@@ -341,12 +357,12 @@ def test_password_users_need_credentials(tavana_bin):
                         config={"users": {"alice": "s3cret"}}, name="flightauth") as s:
         uri = f"grpc://{s.host}:{flight_port(s)}"
         # Basic credentials (ADBC sends them on Handshake, then uses the bearer token).
-        with adbc_driver_flightsql.dbapi.connect(uri, db_kwargs={"username": "alice", "password": "s3cret"}) as conn:
+        with adbc_driver_flightsql.dbapi.connect(uri, autocommit=True, db_kwargs={"username": "alice", "password": "s3cret"}) as conn:
             with conn.cursor() as cur:
                 cur.execute("SELECT 5")
                 assert cur.fetchall() == [(5,)]
         with pytest.raises(adbc_driver_manager.Error, match="(?i)unauthenticated|authentication"):
-            with adbc_driver_flightsql.dbapi.connect(uri, db_kwargs={"username": "alice", "password": "wrong"}) as conn:
+            with adbc_driver_flightsql.dbapi.connect(uri, autocommit=True, db_kwargs={"username": "alice", "password": "wrong"}) as conn:
                 with conn.cursor() as cur:
                     cur.execute("SELECT 5")
         client = flight.connect(uri)
@@ -390,3 +406,84 @@ def test_tls_with_a_configured_certificate(tavana_bin, tmp_path):
         with pytest.raises(flight.FlightError):
             plain.get_flight_info(flight.FlightDescriptor.for_command(b"SELECT 1"),
                                   flight.FlightCallOptions(timeout=5))
+
+
+# -- transactions and cancel -------------------------------------------------------------------
+
+def test_adbc_transactions_commit_and_rollback(uri):
+    """ADBC with autocommit off uses BeginTransaction/EndTransaction; statements and prepared
+    statements carry the transaction id and see each other's uncommitted rows."""
+    with adbc_driver_flightsql.dbapi.connect(uri, autocommit=True) as setup, setup.cursor() as cur:
+        cur.execute("CREATE TABLE tx_t (v INTEGER)")
+    with adbc_driver_flightsql.dbapi.connect(uri, autocommit=False) as conn, \
+            adbc_driver_flightsql.dbapi.connect(uri, autocommit=True) as other:
+        with conn.cursor() as cur:
+            cur.execute("INSERT INTO tx_t VALUES (1), (2)")
+            cur.execute("SELECT count(*) FROM tx_t")
+            assert cur.fetchall() == [(2,)], "the transaction sees its own rows"
+            cur.execute("SELECT ?::INTEGER + count(*) FROM tx_t", parameters=(10,))
+            assert cur.fetchall() == [(12,)], "prepared statements run in the transaction"
+            with other.cursor() as o:
+                o.execute("SELECT count(*) FROM tx_t")
+                assert o.fetchall() == [(0,)], "uncommitted rows are invisible elsewhere"
+            conn.rollback()
+            cur.execute("SELECT count(*) FROM tx_t")
+            assert cur.fetchall() == [(0,)]
+            cur.execute("INSERT INTO tx_t VALUES (4)")
+            conn.commit()
+        with other.cursor() as o:
+            o.execute("SELECT v FROM tx_t")
+            assert o.fetchall() == [(4,)]
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def cancel_flight_info(client, info) -> int:
+    """The CancelFlightInfo action (pyarrow has no wrapper for it): the request is
+    `CancelFlightInfoRequest{info = 1}`, the result `CancelFlightInfoResult{status = 1}`."""
+    payload = info.serialize()
+    request = b"\x0a" + _varint(len(payload)) + payload
+    results = list(client.do_action(flight.Action("CancelFlightInfo", request)))
+    assert len(results) == 1
+    body = results[0].body.to_pybytes()
+    assert body[:1] == b"\x08", body
+    return body[1]
+
+
+CANCELLED, NOT_CANCELLABLE = 1, 3
+
+
+def test_cancel_flight_info_interrupts_the_query(uri):
+    # GetFlightInfo runs the query until its first rows; CancelFlightInfo stops the rest.
+    client = flight.connect(uri)
+    info = client.get_flight_info(flight.FlightDescriptor.for_command(
+        b"SELECT x, md5(x::VARCHAR) FROM range(100000000000) t(x)"))
+    assert cancel_flight_info(client, info) == CANCELLED
+    with pytest.raises((flight.FlightError, KeyError)):
+        client.do_get(info.endpoints[0].ticket).read_all()
+    # Cancelling again: nothing left to cancel.
+    assert cancel_flight_info(client, info) == NOT_CANCELLABLE
+    # The server keeps answering.
+    info = client.get_flight_info(flight.FlightDescriptor.for_command(b"SELECT 3"))
+    assert client.do_get(info.endpoints[0].ticket).read_all().column(0).to_pylist() == [3]
+
+
+def test_cancelled_get_flight_info_stops_the_query(uri):
+    """A client that gives up on GetFlightInfo (deadline) interrupts the query behind it."""
+    client = flight.connect(uri)
+    started = time.monotonic()
+    with pytest.raises(flight.FlightError):
+        client.get_flight_info(
+            flight.FlightDescriptor.for_command(b"SELECT count(*) FROM range(100000000000) t(x) WHERE x % 7 = 3"),
+            flight.FlightCallOptions(timeout=1.0))
+    assert time.monotonic() - started < 10
+    info = client.get_flight_info(flight.FlightDescriptor.for_command(b"SELECT 4"), flight.FlightCallOptions(timeout=30))
+    assert client.do_get(info.endpoints[0].ticket).read_all().column(0).to_pylist() == [4]
