@@ -9,7 +9,7 @@ log "building (release)"
 swift build -c release --product tavana
 bin="$(swift build -c release --show-bin-path)/tavana"
 mkdir -p bench/results
-for b in bench/*.py; do
+for b in bench/[!_]*.py; do
   log "running $b"
   TAVANA_BIN="$bin" .venv/bin/python "$b"
 done

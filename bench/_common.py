@@ -1,0 +1,92 @@
+"""Shared pieces of the benchmarks: TPC-H data, the server under test, timing, memory."""
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import duckdb
+
+SCALE = float(os.environ.get("SCALE", "1"))
+REPEAT = int(os.environ.get("REPEAT", "3"))
+
+
+def tpch_database() -> str:
+    """A DuckDB file with TPC-H at SCALE; the tpch extension comes from Tavana's local
+    folder, never the network."""
+    path = os.path.join(tempfile.mkdtemp(), "tpch.duckdb")
+    ext_dir = os.environ.get("TAVANA_DUCKDB_HOME", os.path.expanduser("~/.cache/tavana/duckdb-1.5.5")) + "/extensions"
+    print(f"generating TPC-H sf={SCALE} ...", file=sys.stderr)
+    with duckdb.connect(path, config={"extension_directory": ext_dir, "autoinstall_known_extensions": "false"}) as con:
+        con.execute("LOAD tpch")
+        con.execute(f"CALL dbgen(sf={SCALE})")
+    return path
+
+
+def start_server(database: str):
+    """Starts `tavana serve` on free ports; returns (process, postgres port, flight port)."""
+    binary = os.environ.get("TAVANA_BIN") or sys.exit("set TAVANA_BIN (make bench does)")
+    log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
+    env = dict(os.environ, TAVANA_EXTENSIONS="tpch")
+    proc = subprocess.Popen([binary, "serve", "--pg-port", "0", "--flight-port", "0", "--http-port", "0",
+                             "--database", database, "--workers", "2"], stdout=log, stderr=log, env=env)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        text = open(log.name).read()
+        pg = re.search(r"port=(\d+).*postgres listening", text)
+        fl = re.search(r"port=(\d+).*flight listening", text)
+        if pg and fl:
+            return proc, int(pg.group(1)), int(fl.group(1))
+        if proc.poll() is not None:
+            sys.exit(f"tavana serve exited:\n{text}")
+        time.sleep(0.2)
+    proc.kill()
+    sys.exit("tavana serve did not start")
+
+
+def stop_server(proc):
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+class PeakRSS:
+    """Samples a process's VmRSS every 50 ms and keeps the maximum."""
+
+    def __init__(self, pid):
+        self.pid, self.peak_kb, self._stop = pid, 0, threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                for line in open(f"/proc/{self.pid}/status"):
+                    if line.startswith("VmRSS:"):
+                        self.peak_kb = max(self.peak_kb, int(line.split()[1]))
+            except FileNotFoundError:
+                return
+            self._stop.wait(0.05)
+
+    def __enter__(self):
+        self._t.start()
+        return self
+
+    def __exit__(self, *a):
+        self._stop.set()
+        self._t.join()
+
+
+def timed(fn):
+    """Best of REPEAT runs: (seconds, last result)."""
+    best, result = None, None
+    for _ in range(REPEAT):
+        t0 = time.perf_counter()
+        result = fn()
+        elapsed = time.perf_counter() - t0
+        best = elapsed if best is None else min(best, elapsed)
+    return best, result
