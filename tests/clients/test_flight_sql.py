@@ -487,3 +487,15 @@ def test_cancelled_get_flight_info_stops_the_query(uri):
     assert time.monotonic() - started < 10
     info = client.get_flight_info(flight.FlightDescriptor.for_command(b"SELECT 4"), flight.FlightCallOptions(timeout=30))
     assert client.do_get(info.endpoints[0].ticket).read_all().column(0).to_pylist() == [4]
+
+
+def test_polars_reads_through_adbc(uri):
+    """polars over an ADBC Flight SQL connection. (`pl.read_database_uri` derives the driver
+    module from the URI scheme, `grpc` -> adbc_driver_grpc, which does not exist, so polars
+    users pass the ADBC connection instead.)"""
+    import polars as pl
+
+    with adbc_driver_flightsql.dbapi.connect(uri) as conn:
+        df = pl.read_database("SELECT range AS i, range * 2 AS j FROM range(1000)", connection=conn)
+    assert df.shape == (1000, 2)
+    assert df["j"].sum() == 999000
