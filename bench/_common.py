@@ -32,7 +32,7 @@ def start_server(database: str):
     log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
     env = dict(os.environ, TAVANA_EXTENSIONS="tpch")
     proc = subprocess.Popen([binary, "serve", "--pg-port", "0", "--flight-port", "0", "--http-port", "0",
-                             "--database", database, "--workers", "2"], stdout=log, stderr=log, env=env)
+                             "--database", database, "--workers", "2", "--log-level", os.environ.get("BENCH_LOG_LEVEL", "info")], stdout=log, stderr=log, env=env)
     deadline = time.time() + 120
     while time.time() < deadline:
         text = open(log.name).read()

@@ -41,6 +41,15 @@ public final class FlightSQLServer: Sendable {
             ? .ipv6(host: host, port: port) : .ipv4(host: host, port: port)
         var config = HTTP2ServerTransport.Posix.Config.defaults
         config.rpc.maxRequestPayloadSize = 256 * 1024 * 1024
+        // Large Arrow batches: HTTP/2's default 64 KiB window and 16 KiB frames would make
+        // every batch wait for many window updates.
+        config.http2.targetWindowSize = 16 << 20
+        config.http2.maxFrameSize = 1 << 20
+        // gRPC clients (grpc-go under ADBC) ping many times a second to size the window while
+        // a large stream flows; grpc-swift would count those as abuse and drain the
+        // connection mid-result (seen with TPC-H lineitem), so pings are not rate-limited.
+        config.connection.keepalive.clientBehavior.allowWithoutCalls = true
+        config.connection.keepalive.clientBehavior.minPingIntervalWithoutCalls = .zero
         self.server = GRPCServer(
             transport: .http2NIOPosix(address: address, transportSecurity: Self.security(tls), config: config),
             services: [service],
