@@ -170,7 +170,11 @@ struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtoc
     func flightData(_ message: IPCMessage) -> FlightData {
         var data = FlightData()
         data.dataHeader = Data(message.metadata)
-        data.dataBody = Data(message.bodyBytes())
+        // One copy from the Arrow buffers (still in DuckDB's memory) into the protobuf field.
+        var body = Data()
+        body.reserveCapacity(message.bodyLength)
+        message.appendBody(to: &body)
+        data.dataBody = body
         return data
     }
 

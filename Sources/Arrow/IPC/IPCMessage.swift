@@ -44,7 +44,9 @@ public struct IPCMessage: Sendable {
         return out
     }
 
-    private func appendBody(to out: inout [UInt8]) {
+    /// Appends the padded body to any byte collection (a transport's `Data`, say), copying
+    /// each buffer once.
+    public func appendBody<Out: RangeReplaceableCollection>(to out: inout Out) where Out.Element == UInt8 {
         for part in bodyParts {
             out.append(contentsOf: part.bytes)
             out.append(contentsOf: repeatElement(0, count: IPCFraming.padded(part.count) - part.count))
