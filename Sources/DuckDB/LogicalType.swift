@@ -118,8 +118,8 @@ public indirect enum LogicalType: Hashable, Sendable, CustomStringConvertible {
         case .list(let c): return "\(c)[]"
         case .array(let c, let n): return "\(c)[\(n)]"
         case .map(let k, let v): return "MAP(\(k), \(v))"
-        case .struct(let fields): return "STRUCT(" + fields.map { "\(quoteIdentifier($0.name)) \($0.type)" }.joined(separator: ", ") + ")"
-        case .union(let fields): return "UNION(" + fields.map { "\(quoteIdentifier($0.name)) \($0.type)" }.joined(separator: ", ") + ")"
+        case .struct(let fields): return "STRUCT(" + fields.map { "\(SQLText.identifier($0.name)) \($0.type)" }.joined(separator: ", ") + ")"
+        case .union(let fields): return "UNION(" + fields.map { "\(SQLText.identifier($0.name)) \($0.type)" }.joined(separator: ", ") + ")"
         case .other(let id): return "TYPE#\(id)"
         }
     }
@@ -144,7 +144,6 @@ public struct ColumnDescription: Hashable, Sendable {
     }
 }
 
-func quoteIdentifier(_ s: String) -> String { "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
 
 /// Copies and frees a string DuckDB allocated for us.
 func takeString(_ p: UnsafeMutablePointer<CChar>?) -> String {

@@ -118,14 +118,7 @@ struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtoc
         response: RPCWriter<Arrow_Flight_Protocol_FlightData>,
         context: ServerContext
     ) async throws {
-        let id: String
-        if let any = try? Google_Protobuf_Any(serializedBytes: request.ticket),
-           any.isA(Arrow_Flight_Protocol_Sql_TicketStatementQuery.self),
-           let t = try? Arrow_Flight_Protocol_Sql_TicketStatementQuery(unpackingAny: any) {
-            id = String(decoding: t.statementHandle, as: UTF8.self)
-        } else {
-            id = String(decoding: request.ticket, as: UTF8.self)
-        }
+        let id = ticketID(request.ticket)
         guard let pending = registry.takePending(id) else {
             throw RPCError(code: .notFound, message: "unknown or expired ticket (a ticket is good for one DoGet within \(registry.ticketTTL))")
         }
@@ -165,6 +158,17 @@ struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtoc
         } catch {
             throw logged(error, "DoGet")
         }
+    }
+
+    /// The registry id a ticket names: our tickets are Any-packed `TicketStatementQuery`s;
+    /// plain bytes are accepted as the id itself.
+    func ticketID(_ ticket: Data) -> String {
+        if let any = try? Google_Protobuf_Any(serializedBytes: ticket),
+           any.isA(Arrow_Flight_Protocol_Sql_TicketStatementQuery.self),
+           let t = try? Arrow_Flight_Protocol_Sql_TicketStatementQuery(unpackingAny: any) {
+            return String(decoding: t.statementHandle, as: UTF8.self)
+        }
+        return String(decoding: ticket, as: UTF8.self)
     }
 
     func flightData(_ message: IPCMessage) -> FlightData {
@@ -464,14 +468,7 @@ struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtoc
     /// Returns false when the ticket is unknown (already fetched, finished or expired).
     func cancel(_ info: Arrow_Flight_Protocol_FlightInfo) -> Bool {
         guard let ticket = info.endpoint.first?.ticket.ticket else { return false }
-        let id: String
-        if let any = try? Google_Protobuf_Any(serializedBytes: ticket),
-           let t = try? Arrow_Flight_Protocol_Sql_TicketStatementQuery(unpackingAny: any) {
-            id = String(decoding: t.statementHandle, as: UTF8.self)
-        } else {
-            id = String(decoding: ticket, as: UTF8.self)
-        }
-        guard let pending = registry.takePending(id) else { return false }
+        guard let pending = registry.takePending(ticketID(ticket)) else { return false }
         pending.session?.cancel()
         pending.release()
         return true

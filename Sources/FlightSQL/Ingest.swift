@@ -47,11 +47,11 @@ enum Ingest {
             guard let type = duckDBType(f.type) else {
                 throw ParameterError.unsupported("column '\(f.name)' has Arrow type \(f.type), which Tavana cannot ingest")
             }
-            return "\(Metadata.quoteIdent(f.name)) \(type)"
+            return "\(SQLText.identifier(f.name)) \(type)"
         }
         let catalog: String? = command.temporary ? "temp" : (command.hasCatalog ? command.catalog : nil)
         let schemaName: String? = command.hasSchema ? command.schema : (command.temporary ? "main" : nil)
-        let name = ([catalog, schemaName].compactMap { $0 } + [command.table]).map(Metadata.quoteIdent).joined(separator: ".")
+        let name = ([catalog, schemaName].compactMap { $0 } + [command.table]).map(SQLText.identifier).joined(separator: ".")
         let options = command.tableDefinitionOptions
         let rows = upload.rows
         let placeholders = schema.fields.map { _ in "?" }.joined(separator: ", ")

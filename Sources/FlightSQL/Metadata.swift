@@ -98,7 +98,6 @@ enum Metadata {
         return (sql, params)
     }
 
-    static func quoteIdent(_ s: String) -> String { "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
 
     /// GetTables with `include_schema`: each table's Arrow schema as an IPC message.
     static func tablesWithSchemas(_ c: Arrow_Flight_Protocol_Sql_CommandGetTables, session: Session) async throws -> RecordBatch {
@@ -116,7 +115,7 @@ enum Metadata {
         }
         var schemas: [[UInt8]?] = []
         for row in rows {
-            let name = [row[0], row[1], row[2]].compactMap { $0 }.map(quoteIdent).joined(separator: ".")
+            let name = [row[0], row[1], row[2]].compactMap { $0 }.map(SQLText.identifier).joined(separator: ".")
             let schema: Schema = try await session.run { conn in
                 let result = try conn.query("SELECT * FROM \(name) LIMIT 0")
                 return try result.arrowSchema()

@@ -72,7 +72,7 @@ struct Compatibility: Sendable {
             let name = words.dropFirst().joined(separator: " ").lowercased()
             if name == "transaction isolation level" { return .run("SELECT 'read committed' AS transaction_isolation") }
             if let value = parameters[name] {
-                return .run("SELECT \(literal(value)) AS \(name)")
+                return .run("SELECT \(SQLText.literal(value)) AS \(name)")
             }
         }
         if first == "SAVEPOINT" { return .answer(.savepoint(tag: "SAVEPOINT")) }
@@ -137,7 +137,7 @@ struct Compatibility: Sendable {
     /// namesakes answer differently (temporary macros shadow DuckDB's built-ins).
     var sessionSetup: [String] {
         [
-            "CREATE OR REPLACE TEMP MACRO version() AS \(literal(versionString))",
+            "CREATE OR REPLACE TEMP MACRO version() AS \(SQLText.literal(versionString))",
             // psql's \\d family asks for owners; DuckDB has no roles.
             "CREATE OR REPLACE TEMP MACRO pg_get_userbyid(id) AS current_user",
             // jsonb casts work (as DuckDB JSON, presented as json).
@@ -171,7 +171,7 @@ struct Compatibility: Sendable {
         for (name, value) in parameters {
             out = out.replacingOccurrences(
                 of: #"(?i)\b(pg_catalog\s*\.\s*)?current_setting\s*\(\s*'"# + name + #"'\s*(,\s*(true|false)\s*)?\)"#,
-                with: literal(value), options: .regularExpression)
+                with: SQLText.literal(value), options: .regularExpression)
         }
         return out
     }
@@ -200,6 +200,4 @@ struct Compatibility: Sendable {
                            message: "COPY to or from the server's standard streams is not allowed",
                            hint: "Use COPY ... TO STDOUT / FROM STDIN to move data over the connection.")
     }
-
-    private func literal(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "''") + "'" }
 }

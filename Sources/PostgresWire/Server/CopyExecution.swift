@@ -160,17 +160,15 @@ extension PostgresConnection {
         let columnList = columns.isEmpty ? "" : "(" + columns.joined(separator: ", ") + ")"
         var options = "FORMAT csv, HEADER false, QUOTE '\"', ESCAPE '\"'"
         if copy.format == .csv {
-            options = "FORMAT csv, HEADER \(copy.header), DELIMITER \(sqlLiteral(String(copy.delimiter))), "
-                + "QUOTE \(sqlLiteral(String(copy.quote))), ESCAPE \(sqlLiteral(String(copy.escape))), NULL \(sqlLiteral(copy.null))"
+            options = "FORMAT csv, HEADER \(copy.header), DELIMITER \(SQLText.literal(String(copy.delimiter))), "
+                + "QUOTE \(SQLText.literal(String(copy.quote))), ESCAPE \(SQLText.literal(String(copy.escape))), NULL \(SQLText.literal(copy.null))"
         }
-        let sql = "COPY \(table) \(columnList) FROM \(sqlLiteral(path)) (\(options))"
+        let sql = "COPY \(table) \(columnList) FROM \(SQLText.literal(path)) (\(options))"
         try await materializeOpenPortals()
         let changed = try await session.run { try $0.execute(sql) }
         applyTransactionEffect("")
         out.writeBackendMessage(.commandComplete("COPY \(changed ?? converter.rows)"))
     }
-
-    func sqlLiteral(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "''") + "'" }
 }
 
 /// PostgreSQL's COPY text format (backslash escapes, \N for NULL) turned into CSV that

@@ -271,7 +271,7 @@ extension PostgresConnection {
                 } else if let session {
                     // A statement made with SQL PREPARE lives in DuckDB.
                     try await materializeOpenPortals()
-                    try await session.run { try $0.execute("DEALLOCATE \(quoteIdentifier(name))") }
+                    try await session.run { try $0.execute("DEALLOCATE \(SQLText.identifier(name))") }
                 }
                 out.writeBackendMessage(.commandComplete("DEALLOCATE"))
             } else {
@@ -465,8 +465,6 @@ final class TimeoutFlag: @unchecked Sendable {
     func fire() { lock.withLock { fired = true } }
     var hasFired: Bool { lock.withLock { fired } }
 }
-
-func quoteIdentifier(_ s: String) -> String { "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
 
 /// Tavana's own version, reported to clients.
 public enum TavanaBuild {
