@@ -24,11 +24,14 @@ final class PostgresConnection {
     /// statement_timeout in milliseconds; 0 is none.
     var statementTimeout = 0
     let flushThreshold = 256 << 10
+    /// Built once per connection: it is consulted for every statement.
+    let compatibility: Compatibility
 
     init(context: PostgresServerContext, channel: any Channel) {
         self.context = context
         self.channel = channel
         self.logger = context.logger
+        self.compatibility = Compatibility(serverVersion: context.serverVersion, tavanaVersion: TavanaBuild.version)
         self.out = channel.allocator.buffer(capacity: 4096)
         logger[metadataKey: "peer"] = "\(channel.remoteAddress.map { "\($0)" } ?? "?")"
     }

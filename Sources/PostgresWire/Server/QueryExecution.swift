@@ -5,10 +5,6 @@ import NIOCore
 import Scheduler
 
 extension PostgresConnection {
-    var compatibility: Compatibility {
-        Compatibility(serverVersion: context.serverVersion, tavanaVersion: TavanaBuild.version)
-    }
-
     // MARK: - Simple query
 
     func simpleQuery(_ sql: String, _ outbound: Outbound) async {
