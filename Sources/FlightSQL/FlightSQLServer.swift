@@ -4,6 +4,7 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import Logging
+import NIOPosix
 import Scheduler
 
 /// The Arrow Flight SQL front door: a gRPC server whose only service is Flight.
@@ -13,7 +14,8 @@ public final class FlightSQLServer: Sendable {
     /// Whether the port speaks TLS (`grpc+tls://`).
     public let tls: Bool
     let service: FlightSQLService
-    let server: GRPCServer<HTTP2ServerTransport.Posix>
+    let transport: HTTP2ServerTransport.Custom<FlightListenerFactory>
+    let server: GRPCServer<HTTP2ServerTransport.Custom<FlightListenerFactory>>
     let logger: Logger
 
     /// PEM files for TLS (`grpc+tls://`); nil serves plaintext.
@@ -26,32 +28,33 @@ public final class FlightSQLServer: Sendable {
         }
     }
 
-    /// `authenticator` nil means trust (no credentials needed).
+    /// `authenticator` nil means trust (no credentials needed). Throws when the TLS files
+    /// cannot be read.
     public init(
         host: String, port: Int, scheduler: Scheduler, serverVersion: String,
         authenticator: FlightAuthenticator? = nil, tls: TLSFiles? = nil, logger: Logger
-    ) {
+    ) throws {
         self.host = host
         self.port = port
         self.tls = tls != nil
         self.logger = logger
         self.service = FlightSQLService(
             scheduler: scheduler, registry: HandleRegistry(), serverVersion: serverVersion, logger: logger)
-        let address: SocketAddress = host.contains(":")
-            ? .ipv6(host: host, port: port) : .ipv4(host: host, port: port)
-        var config = HTTP2ServerTransport.Posix.Config.defaults
+        var config = HTTP2ServerTransport.Custom<FlightListenerFactory>.Config.defaults
         config.rpc.maxRequestPayloadSize = 256 * 1024 * 1024
         // Large Arrow batches: HTTP/2's default 64 KiB window and 16 KiB frames would make
         // every batch wait for many window updates.
         config.http2.targetWindowSize = 16 << 20
         config.http2.maxFrameSize = 1 << 20
-        // gRPC clients (grpc-go under ADBC) ping many times a second to size the window while
-        // a large stream flows; grpc-swift would count those as abuse and drain the
-        // connection mid-result (seen with TPC-H lineitem), so pings are not rate-limited.
+        // Keepalive pings from clients without calls are fine; pings during a stream are
+        // answered by HTTP2PingResponder (grpc-go sends hundreds while a large result flows).
         config.connection.keepalive.clientBehavior.allowWithoutCalls = true
         config.connection.keepalive.clientBehavior.minPingIntervalWithoutCalls = .zero
+        let factory = try FlightListenerFactory(
+            host: host, port: port, tls: tls, eventLoopGroup: MultiThreadedEventLoopGroup.singleton)
+        self.transport = HTTP2ServerTransport.Custom(listenerFactory: factory, config: config)
         self.server = GRPCServer(
-            transport: .http2NIOPosix(address: address, transportSecurity: Self.security(tls), config: config),
+            transport: transport,
             services: [service],
             interceptors: authenticator.map { [FlightAuthInterceptor(authenticator: $0)] } ?? [])
     }
@@ -62,7 +65,7 @@ public final class FlightSQLServer: Sendable {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await self.server.serve() }
             group.addTask {
-                let address = try await self.server.listeningAddress
+                let address = await self.transport.listeningAddress
                 onListening(address?.ipv4?.port ?? address?.ipv6?.port ?? self.port)
             }
             group.addTask {
@@ -78,13 +81,6 @@ public final class FlightSQLServer: Sendable {
             try await group.next()
             group.cancelAll()
         }
-    }
-
-    static func security(_ tls: TLSFiles?) -> HTTP2ServerTransport.Posix.TransportSecurity {
-        guard let tls else { return .plaintext }
-        return .tls(.defaults(
-            certificateChain: [.file(path: tls.certificateChain, format: .pem)],
-            privateKey: .file(path: tls.privateKey, format: .pem)))
     }
 
     public func beginGracefulShutdown() {

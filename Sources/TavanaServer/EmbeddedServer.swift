@@ -42,7 +42,7 @@ public struct EmbeddedServer: Sendable {
             "host": "\(config.host)", "port": "\(bound.port ?? config.pgPort)",
             "auth": "\(authentication.method.rawValue)", "tls": "\(tls != nil)",
         ])
-        let flight = FlightSQLServer(
+        let flight = try FlightSQLServer(
             host: config.host, port: config.flightPort, scheduler: scheduler,
             serverVersion: "Tavana \(TavanaBuild.version), DuckDB \(DuckDBLibrary.loadedVersion)",
             authenticator: flightAuthenticator(authentication),

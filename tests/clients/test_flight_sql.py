@@ -9,6 +9,7 @@ import adbc_driver_flightsql.dbapi
 import adbc_driver_manager
 import duckdb
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401  (pa.compute)
 import pyarrow.flight as flight
 import pytest
 
@@ -132,6 +133,20 @@ def test_large_result_streams(uri):
         table = cur.fetch_arrow_table()
     assert table.num_rows == 300000
     assert table.column("i").to_pylist()[-1] == 299999
+
+
+def test_adbc_reads_a_result_long_enough_for_hundreds_of_pings(uri):
+    # grpc-go (under ADBC) PINGs after almost every burst of DATA to size its window; SwiftNIO
+    # HTTP/2 on its own closes the connection after 200 of them ("the connection is draining").
+    # About 300 MB of Arrow: well past that many pings.
+    with adbc_driver_flightsql.dbapi.connect(uri, autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute("SELECT i, 'padding to make the batches bigger ' || i AS s FROM range(6000000) t(i)")
+        table = cur.fetch_arrow_table()
+        assert table.num_rows == 6000000
+        assert pa.compute.sum(table.column("i")).as_py() == 6000000 * 5999999 // 2
+        # The connection is still good for the next statement.
+        cur.execute("SELECT 1 AS one")
+        assert cur.fetch_arrow_table().to_pylist() == [{"one": 1}]
 
 
 # -- updates and errors ----------------------------------------------------------------------
