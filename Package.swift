@@ -135,7 +135,7 @@ let package = Package(
         .testTarget(
             name: "FlightSQLTests",
             dependencies: [
-                "FlightSQL", "Arrow",
+                "FlightSQL", "Arrow", "DuckDB",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "NIOCore", package: "swift-nio"),

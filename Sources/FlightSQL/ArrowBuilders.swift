@@ -47,6 +47,39 @@ enum Build {
         return ArrayData(type: .bool, length: values.count, nullCount: nulls, buffers: [validity, Buffer(copying: bits)])
     }
 
+    /// list<…> column whose rows take consecutive runs of `child` (`counts[i]` values for
+    /// row i; nil: a NULL row). `type` is the list (or map) type.
+    static func list(_ counts: [Int?], child: ArrayData, type: ArrowType) -> ArrayData {
+        var offsets: [Int32] = [0]
+        for n in counts { offsets.append(offsets[offsets.count - 1] + Int32(n ?? 0)) }
+        let (validity, nulls) = bitmap(counts.map { $0 != nil })
+        return ArrayData(type: type, length: counts.count, nullCount: nulls,
+                         buffers: [validity, bytes(offsets)], children: [child])
+    }
+
+    /// list<utf8> column; nil is NULL.
+    static func stringLists(_ values: [[String]?], type: ArrowType) -> ArrayData {
+        list(values.map { $0?.count }, child: strings(values.flatMap { $0 ?? [] }.map { Optional($0) }), type: type)
+    }
+
+    /// map<int32, list<int32>> column (`type` is that map type); nil is NULL. Keys are
+    /// written in ascending order.
+    static func int32ListMaps(_ values: [[Int32: [Int32]]?], type: ArrowType) -> ArrayData {
+        guard case .map(let entries, _) = type, case .struct(let fields) = entries.type, fields.count == 2 else {
+            preconditionFailure("int32ListMaps needs a map<int32, list<int32>> type")
+        }
+        let sorted = values.map { $0?.sorted { $0.key < $1.key } }
+        let pairs = sorted.flatMap { $0 ?? [] }
+        let int32 = ArrowType.int(bitWidth: 32, signed: true)
+        let keys = fixed(pairs.map { Optional($0.key) }, type: int32)
+        let lists = list(pairs.map { $0.value.count },
+                         child: fixed(pairs.flatMap { $0.value }.map { Optional($0) }, type: int32),
+                         type: fields[1].type)
+        let structs = ArrayData(type: entries.type, length: pairs.count, nullCount: 0,
+                                buffers: [.empty], children: [keys, lists])
+        return list(sorted.map { $0?.count }, child: structs, type: type)
+    }
+
     /// An empty array of any type (children built recursively).
     static func empty(_ type: ArrowType) -> ArrayData {
         let zeroOffset = bytes([Int32(0)])

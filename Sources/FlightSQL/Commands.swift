@@ -21,11 +21,11 @@ enum Command {
     case dbSchemas(Arrow_Flight_Protocol_Sql_CommandGetDbSchemas)
     case tables(Arrow_Flight_Protocol_Sql_CommandGetTables)
     case tableTypes
-    case primaryKeys
-    case importedKeys
-    case exportedKeys
-    case crossReference
-    case xdbcTypeInfo
+    case primaryKeys(Arrow_Flight_Protocol_Sql_CommandGetPrimaryKeys)
+    case importedKeys(Arrow_Flight_Protocol_Sql_CommandGetImportedKeys)
+    case exportedKeys(Arrow_Flight_Protocol_Sql_CommandGetExportedKeys)
+    case crossReference(Arrow_Flight_Protocol_Sql_CommandGetCrossReference)
+    case xdbcTypeInfo(Arrow_Flight_Protocol_Sql_CommandGetXdbcTypeInfo)
 
     static let prefix = "type.googleapis.com/arrow.flight.protocol.sql."
 
@@ -71,11 +71,21 @@ enum Command {
                 return .tables(try Arrow_Flight_Protocol_Sql_CommandGetTables(unpackingAny: any))
             }
             if any.isA(Arrow_Flight_Protocol_Sql_CommandGetTableTypes.self) { return .tableTypes }
-            if any.isA(Arrow_Flight_Protocol_Sql_CommandGetPrimaryKeys.self) { return .primaryKeys }
-            if any.isA(Arrow_Flight_Protocol_Sql_CommandGetImportedKeys.self) { return .importedKeys }
-            if any.isA(Arrow_Flight_Protocol_Sql_CommandGetExportedKeys.self) { return .exportedKeys }
-            if any.isA(Arrow_Flight_Protocol_Sql_CommandGetCrossReference.self) { return .crossReference }
-            if any.isA(Arrow_Flight_Protocol_Sql_CommandGetXdbcTypeInfo.self) { return .xdbcTypeInfo }
+            if any.isA(Arrow_Flight_Protocol_Sql_CommandGetPrimaryKeys.self) {
+                return .primaryKeys(try Arrow_Flight_Protocol_Sql_CommandGetPrimaryKeys(unpackingAny: any))
+            }
+            if any.isA(Arrow_Flight_Protocol_Sql_CommandGetImportedKeys.self) {
+                return .importedKeys(try Arrow_Flight_Protocol_Sql_CommandGetImportedKeys(unpackingAny: any))
+            }
+            if any.isA(Arrow_Flight_Protocol_Sql_CommandGetExportedKeys.self) {
+                return .exportedKeys(try Arrow_Flight_Protocol_Sql_CommandGetExportedKeys(unpackingAny: any))
+            }
+            if any.isA(Arrow_Flight_Protocol_Sql_CommandGetCrossReference.self) {
+                return .crossReference(try Arrow_Flight_Protocol_Sql_CommandGetCrossReference(unpackingAny: any))
+            }
+            if any.isA(Arrow_Flight_Protocol_Sql_CommandGetXdbcTypeInfo.self) {
+                return .xdbcTypeInfo(try Arrow_Flight_Protocol_Sql_CommandGetXdbcTypeInfo(unpackingAny: any))
+            }
         } catch {
             throw RPCError(code: .invalidArgument, message: "malformed \(any.typeURL): \(error)")
         }

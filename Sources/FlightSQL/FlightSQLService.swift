@@ -215,7 +215,13 @@ struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtoc
         case .statementUpdate, .preparedUpdate, .ingest:
             throw RPCError(code: .invalidArgument, message: "updates go through DoPut, not GetFlightInfo")
         case .sqlInfo(let ids):
-            let batch = try Metadata.sqlInfo(ids, serverVersion: serverVersion)
+            let vocabulary = try await EngineVocabulary.shared(scheduler)
+            let batch = Metadata.sqlInfo(ids, serverVersion: serverVersion, preparedTimeout: registry.preparedIdleTTL,
+                                         vocabulary: vocabulary)
+            return PendingResult(schema: batch.schema, source: .batches([batch]), session: nil, ownsSession: false,
+                                 ttl: registry.ticketTTL)
+        case .xdbcTypeInfo(let request):
+            let batch = Metadata.xdbcTypeInfo(request, vocabulary: try await EngineVocabulary.shared(scheduler))
             return PendingResult(schema: batch.schema, source: .batches([batch]), session: nil, ownsSession: false,
                                  ttl: registry.ticketTTL)
         case .tables(let request) where request.includeSchema:

@@ -18,7 +18,6 @@ enum Metadata {
         case .primaryKeys: return ["table_name", "column_name", "key_sequence"]
         case .importedKeys, .exportedKeys, .crossReference:
             return ["pk_table_name", "pk_column_name", "fk_table_name", "fk_column_name", "key_sequence", "update_rule", "delete_rule"]
-        case .xdbcTypeInfo: return ["type_name", "data_type", "nullable", "case_sensitive", "searchable", "sql_data_type"]
         default: return []
         }
     }
@@ -44,38 +43,154 @@ enum Metadata {
             return ("SELECT catalog_name, db_schema_name, table_name, table_type FROM (\(sql)) ORDER BY 4, 1, 2, 3", params)
         case .tableTypes:
             return ("SELECT table_type::VARCHAR AS table_type FROM (VALUES ('BASE TABLE'), ('LOCAL TEMPORARY'), ('VIEW')) t(table_type) ORDER BY 1", [])
-        case .primaryKeys:
-            return ("""
-                SELECT NULL::VARCHAR AS catalog_name, NULL::VARCHAR AS db_schema_name, NULL::VARCHAR AS table_name,
-                       NULL::VARCHAR AS column_name, NULL::VARCHAR AS key_name, NULL::INTEGER AS key_sequence
-                WHERE false
-                """, [])
-        case .importedKeys, .exportedKeys, .crossReference:
-            return ("""
-                SELECT NULL::VARCHAR AS pk_catalog_name, NULL::VARCHAR AS pk_db_schema_name, NULL::VARCHAR AS pk_table_name,
-                       NULL::VARCHAR AS pk_column_name, NULL::VARCHAR AS fk_catalog_name, NULL::VARCHAR AS fk_db_schema_name,
-                       NULL::VARCHAR AS fk_table_name, NULL::VARCHAR AS fk_column_name, NULL::INTEGER AS key_sequence,
-                       NULL::VARCHAR AS fk_key_name, NULL::VARCHAR AS pk_key_name,
-                       NULL::UTINYINT AS update_rule, NULL::UTINYINT AS delete_rule
-                WHERE false
-                """, [])
-        case .xdbcTypeInfo:
-            return ("""
-                SELECT NULL::VARCHAR AS type_name, NULL::INTEGER AS data_type, NULL::INTEGER AS column_size,
-                       NULL::VARCHAR AS literal_prefix, NULL::VARCHAR AS literal_suffix, NULL::VARCHAR[] AS create_params,
-                       NULL::INTEGER AS nullable, NULL::BOOLEAN AS case_sensitive, NULL::INTEGER AS searchable,
-                       NULL::BOOLEAN AS unsigned_attribute, NULL::BOOLEAN AS fixed_prec_scale, NULL::BOOLEAN AS auto_increment,
-                       NULL::VARCHAR AS local_type_name, NULL::INTEGER AS minimum_scale, NULL::INTEGER AS maximum_scale,
-                       NULL::INTEGER AS sql_data_type, NULL::INTEGER AS datetime_subcode, NULL::INTEGER AS num_prec_radix,
-                       NULL::INTEGER AS interval_precision
-                WHERE false
-                """, [])
+        case .primaryKeys(let c):
+            return primaryKeysQuery(KeyTable(c.hasCatalog ? c.catalog : nil, c.hasDbSchema ? c.dbSchema : nil, c.table))
+        case .importedKeys(let c):
+            let table = KeyTable(c.hasCatalog ? c.catalog : nil, c.hasDbSchema ? c.dbSchema : nil, c.table)
+            return foreignKeysQuery(pk: nil, fk: table, orderBy: importedKeysOrder)
+        case .exportedKeys(let c):
+            let table = KeyTable(c.hasCatalog ? c.catalog : nil, c.hasDbSchema ? c.dbSchema : nil, c.table)
+            return foreignKeysQuery(pk: table, fk: nil, orderBy: exportedKeysOrder)
+        case .crossReference(let c):
+            let pk = KeyTable(c.hasPkCatalog ? c.pkCatalog : nil, c.hasPkDbSchema ? c.pkDbSchema : nil, c.pkTable)
+            let fk = KeyTable(c.hasFkCatalog ? c.fkCatalog : nil, c.hasFkDbSchema ? c.fkDbSchema : nil, c.fkTable)
+            return foreignKeysQuery(pk: pk, fk: fk, orderBy: importedKeysOrder)
         default:
             throw RPCError(code: .invalidArgument, message: "not a metadata command")
         }
     }
 
     static func opt(_ has: Bool, _ value: String) -> DuckDBValue { has ? .varchar(value) : .null }
+
+    /// Every row of a query whose columns are all VARCHAR.
+    static func rows(_ conn: Connection, _ sql: String, _ params: [DuckDBValue] = []) throws -> [[String?]] {
+        let result = try conn.query(sql, params)
+        var out: [[String?]] = []
+        while let batch = try result.nextArrowBatch() {
+            for r in 0..<batch.length {
+                out.append(batch.columns.map { $0.isNull(r) ? nil : $0.string(r) })
+            }
+        }
+        return out
+    }
+
+    // MARK: - Keys
+
+    /// The table a key command names. Catalog and schema are optional (unset: any); "" names
+    /// objects without one, of which DuckDB has none. The table name matches exactly.
+    struct KeyTable {
+        var catalog: String?
+        var schema: String?
+        var table: String
+
+        init(_ catalog: String?, _ schema: String?, _ table: String) {
+            self.catalog = catalog
+            self.schema = schema
+            self.table = table
+        }
+    }
+
+    /// A WHERE condition that restricts the given columns to `table`, and its parameters.
+    static func condition(_ table: KeyTable, catalog: String, schema: String, name: String) -> (String, [DuckDBValue]) {
+        let sql = """
+            (?::VARCHAR IS NULL OR \(catalog) = ?::VARCHAR)
+              AND (?::VARCHAR IS NULL OR \(schema) = ?::VARCHAR)
+              AND \(name) = ?::VARCHAR
+            """
+        let c = table.catalog.map(DuckDBValue.varchar) ?? .null
+        let s = table.schema.map(DuckDBValue.varchar) ?? .null
+        return (sql, [c, c, s, s, .varchar(table.table)])
+    }
+
+    /// One row per column of each PRIMARY KEY constraint, numbered from 1 in key order.
+    static func primaryKeysQuery(_ table: KeyTable) -> (String, [DuckDBValue]) {
+        let (filter, params) = condition(table, catalog: "catalog_name", schema: "db_schema_name", name: "table_name")
+        let sql = """
+            SELECT catalog_name::VARCHAR AS catalog_name, db_schema_name::VARCHAR AS db_schema_name,
+                   table_name::VARCHAR AS table_name, column_name::VARCHAR AS column_name,
+                   key_name::VARCHAR AS key_name, key_sequence::INTEGER AS key_sequence
+            FROM (
+                SELECT database_name AS catalog_name, schema_name AS db_schema_name, table_name,
+                       constraint_name AS key_name,
+                       unnest(constraint_column_names) AS column_name,
+                       generate_subscripts(constraint_column_names, 1) AS key_sequence
+                FROM duckdb_constraints()
+                WHERE constraint_type = 'PRIMARY KEY'
+            )
+            WHERE \(filter)
+            ORDER BY catalog_name, db_schema_name, table_name, key_name, key_sequence
+            """
+        return (sql, params)
+    }
+
+    static let importedKeysOrder = "pk_catalog_name, pk_db_schema_name, pk_table_name, pk_key_name, key_sequence"
+    static let exportedKeysOrder = "fk_catalog_name, fk_db_schema_name, fk_table_name, fk_key_name, key_sequence"
+
+    /// Every FOREIGN KEY column pair, in the shared schema of GetImportedKeys, GetExportedKeys
+    /// and GetCrossReference.
+    ///
+    /// DuckDB keeps a foreign key's referenced table and columns as they were written (so in
+    /// any letter case) and only in the referencing table's schema (it refuses keys across
+    /// schemas or catalogs). The referenced side is therefore matched case-insensitively to
+    /// the PRIMARY KEY or UNIQUE constraint it must point at, which gives the stored table and
+    /// column names and pk_key_name; a primary key wins over a UNIQUE on the same columns.
+    /// DuckDB has no ON UPDATE / ON DELETE actions: both rules are NO_ACTION (3).
+    static let foreignKeysSQL = """
+        WITH referenced_keys AS (
+            SELECT database_name, schema_name, table_name, constraint_name, constraint_column_names AS columns
+            FROM duckdb_constraints()
+            WHERE constraint_type IN ('PRIMARY KEY', 'UNIQUE')
+            QUALIFY row_number() OVER (
+                PARTITION BY database_name, schema_name, lower(table_name),
+                             list_transform(constraint_column_names, lambda c: lower(c))
+                ORDER BY constraint_type = 'PRIMARY KEY' DESC) = 1
+        ),
+        foreign_key_columns AS (
+            SELECT database_name, schema_name, table_name, constraint_name,
+                   referenced_table, referenced_column_names,
+                   unnest(constraint_column_names) AS fk_column,
+                   generate_subscripts(constraint_column_names, 1) AS key_sequence
+            FROM duckdb_constraints()
+            WHERE constraint_type = 'FOREIGN KEY'
+        )
+        SELECT f.database_name::VARCHAR AS pk_catalog_name,
+               f.schema_name::VARCHAR AS pk_db_schema_name,
+               coalesce(r.table_name, f.referenced_table)::VARCHAR AS pk_table_name,
+               coalesce(r.columns[f.key_sequence], f.referenced_column_names[f.key_sequence])::VARCHAR AS pk_column_name,
+               f.database_name::VARCHAR AS fk_catalog_name,
+               f.schema_name::VARCHAR AS fk_db_schema_name,
+               f.table_name::VARCHAR AS fk_table_name,
+               f.fk_column::VARCHAR AS fk_column_name,
+               f.key_sequence::INTEGER AS key_sequence,
+               f.constraint_name::VARCHAR AS fk_key_name,
+               r.constraint_name::VARCHAR AS pk_key_name,
+               3::UTINYINT AS update_rule,
+               3::UTINYINT AS delete_rule
+        FROM foreign_key_columns f
+        LEFT JOIN referenced_keys r
+          ON r.database_name = f.database_name AND r.schema_name = f.schema_name
+         AND lower(r.table_name) = lower(f.referenced_table)
+         AND list_transform(r.columns, lambda c: lower(c))
+             = list_transform(f.referenced_column_names, lambda c: lower(c))
+        """
+
+    /// Foreign keys whose referenced (pk) table and/or referencing (fk) table is the given one.
+    static func foreignKeysQuery(pk: KeyTable?, fk: KeyTable?, orderBy: String) -> (String, [DuckDBValue]) {
+        var conditions: [String] = []
+        var params: [DuckDBValue] = []
+        if let pk {
+            let (sql, values) = condition(pk, catalog: "pk_catalog_name", schema: "pk_db_schema_name", name: "pk_table_name")
+            conditions.append(sql)
+            params += values
+        }
+        if let fk {
+            let (sql, values) = condition(fk, catalog: "fk_catalog_name", schema: "fk_db_schema_name", name: "fk_table_name")
+            conditions.append(sql)
+            params += values
+        }
+        let filter = conditions.isEmpty ? "true" : conditions.joined(separator: "\n  AND ")
+        return ("SELECT * FROM (\n\(foreignKeysSQL)\n) keys\nWHERE \(filter)\nORDER BY \(orderBy)", params)
+    }
 
     static func tablesQuery(_ c: Arrow_Flight_Protocol_Sql_CommandGetTables) -> (String, [DuckDBValue]) {
         var sql = """
@@ -103,16 +218,7 @@ enum Metadata {
     static func tablesWithSchemas(_ c: Arrow_Flight_Protocol_Sql_CommandGetTables, session: Session) async throws -> RecordBatch {
         let (sql, params) = tablesQuery(c)
         let ordered = "SELECT * FROM (\(sql)) ORDER BY 4, 1, 2, 3"
-        let rows: [[String?]] = try await session.run { conn in
-            let result = try conn.query(ordered, params)
-            var out: [[String?]] = []
-            while let batch = try result.nextArrowBatch() {
-                for r in 0..<batch.length {
-                    out.append(batch.columns.map { $0.isNull(r) ? nil : $0.string(r) })
-                }
-            }
-            return out
-        }
+        let rows = try await session.run { conn in try Metadata.rows(conn, ordered, params) }
         var schemas: [[UInt8]?] = []
         for row in rows {
             let name = [row[0], row[1], row[2]].compactMap { $0 }.map(SQLText.identifier).joined(separator: ".")
@@ -132,91 +238,4 @@ enum Metadata {
         let columns = (0..<4).map { i in Build.strings(rows.map { $0[i] }) } + [Build.blobs(schemas)]
         return RecordBatch(schema: schema, columns: columns, length: rows.count)
     }
-
-    // MARK: - SqlInfo
-
-    enum InfoValue {
-        case string(String), bool(Bool), bigint(Int64), bitmask(Int32)
-    }
-
-    static func infoValues(serverVersion: String) -> [(UInt32, InfoValue)] {
-        typealias Info = Arrow_Flight_Protocol_Sql_SqlInfo
-        let values: [(Info, InfoValue)] = [
-            (.flightSqlServerName, .string("Tavana")),
-            (.flightSqlServerVersion, .string(serverVersion)),
-            (.flightSqlServerArrowVersion, .string("1.5.0")),  // IPC format version
-            (.flightSqlServerReadOnly, .bool(false)),
-            (.flightSqlServerSql, .bool(true)),
-            (.flightSqlServerSubstrait, .bool(false)),
-            // SQL_SUPPORTED_TRANSACTION_TRANSACTION: BeginTransaction / EndTransaction, no savepoints.
-            (.flightSqlServerTransaction, .bitmask(Int32(Arrow_Flight_Protocol_Sql_SqlSupportedTransaction.transaction.rawValue))),
-            (.flightSqlServerCancel, .bool(true)),
-            (.flightSqlServerBulkIngestion, .bool(true)),
-            (.flightSqlServerIngestTransactionsSupported, .bool(true)),
-            (.sqlDdlCatalog, .bool(true)),
-            (.sqlDdlSchema, .bool(true)),
-            (.sqlDdlTable, .bool(true)),
-            (.sqlIdentifierCase, .bitmask(1)),  // case insensitive
-            (.sqlIdentifierQuoteChar, .string("\"")),
-            (.sqlQuotedIdentifierCase, .bitmask(1)),
-            (.sqlAllTablesAreSelectable, .bool(true)),
-            (.sqlNullOrdering, .bitmask(3)),  // NULLS sorted at the end (DuckDB's default)
-            (.sqlTransactionsSupported, .bool(true)),
-        ]
-        return values.map { (UInt32($0.0.rawValue), $0.1) }
-    }
-
-    static var sqlInfoSchema: Schema {
-        let union = ArrowType.union(mode: .dense, typeIds: [0, 1, 2, 3, 4, 5], children: [
-            Field("string_value", .utf8, nullable: true),
-            Field("bool_value", .bool, nullable: true),
-            Field("bigint_value", .int(bitWidth: 64, signed: true), nullable: true),
-            Field("int32_bitmask", .int(bitWidth: 32, signed: true), nullable: true),
-            Field("string_list", .list(Field("item", .utf8, nullable: true)), nullable: true),
-            Field("int32_to_int32_list_map", .map(
-                entries: Field("entries", .struct([
-                    Field("key", .int(bitWidth: 32, signed: true), nullable: false),
-                    Field("value", .list(Field("item", .int(bitWidth: 32, signed: true), nullable: true)), nullable: true),
-                ]), nullable: false),
-                keysSorted: false), nullable: true),
-        ])
-        return Schema([
-            Field("info_name", .int(bitWidth: 32, signed: false), nullable: false),
-            Field("value", union, nullable: false),
-        ])
-    }
-
-    static func sqlInfo(_ requested: [UInt32], serverVersion: String) throws -> RecordBatch {
-        let all = infoValues(serverVersion: serverVersion)
-        let wanted = requested.isEmpty ? all : all.filter { requested.contains($0.0) }
-        var names: [UInt32?] = []
-        var typeIds: [Int8] = []
-        var offsets: [Int32] = []
-        var strings: [String?] = [], bools: [Bool?] = [], bigints: [Int64?] = [], masks: [Int32?] = []
-        for (id, value) in wanted {
-            names.append(id)
-            switch value {
-            case .string(let s): typeIds.append(0); offsets.append(Int32(strings.count)); strings.append(s)
-            case .bool(let b): typeIds.append(1); offsets.append(Int32(bools.count)); bools.append(b)
-            case .bigint(let v): typeIds.append(2); offsets.append(Int32(bigints.count)); bigints.append(v)
-            case .bitmask(let v): typeIds.append(3); offsets.append(Int32(masks.count)); masks.append(v)
-            }
-        }
-        let schema = sqlInfoSchema
-        guard case .union(_, _, let children) = schema.fields[1].type else { fatalError("unreachable") }
-        let unionArray = ArrayData(
-            type: schema.fields[1].type, length: wanted.count, nullCount: 0,
-            buffers: [Build.bytes(typeIds), Build.bytes(offsets)],
-            children: [
-                Build.strings(strings), Build.bools(bools),
-                Build.fixed(bigints, type: .int(bitWidth: 64, signed: true)),
-                Build.fixed(masks, type: .int(bitWidth: 32, signed: true)),
-                Build.empty(children[4].type), Build.empty(children[5].type),
-            ])
-        return RecordBatch(
-            schema: schema,
-            columns: [Build.fixed(names, type: .int(bitWidth: 32, signed: false)), unionArray],
-            length: wanted.count)
-    }
 }
-

@@ -26,13 +26,6 @@ final class CommandTests: XCTestCase {
         XCTAssertThrowsError(try Command.decode(Data()))
     }
 
-    func testSqlInfoBatchSerializesAndReadsBack() throws {
-        let batch = try Metadata.sqlInfo([], serverVersion: "test")
-        let bytes = try IPCStreamWriter.serialize(schema: batch.schema, batches: [batch])
-        XCTAssertGreaterThan(bytes.count, 0)
-        let only = try Metadata.sqlInfo([0, 3], serverVersion: "test")
-        XCTAssertEqual(only.length, 2)
-    }
 
     func testParameterConversion() throws {
         let schema = Schema([Field("a", .int(bitWidth: 64, signed: true), nullable: true),
