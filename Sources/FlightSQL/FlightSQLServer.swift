@@ -51,7 +51,8 @@ public final class FlightSQLServer: Sendable {
         config.connection.keepalive.clientBehavior.allowWithoutCalls = true
         config.connection.keepalive.clientBehavior.minPingIntervalWithoutCalls = .zero
         let factory = try FlightListenerFactory(
-            host: host, port: port, tls: tls, eventLoopGroup: MultiThreadedEventLoopGroup.singleton)
+            host: host, port: port, tls: tls, eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
+            onConnectionClosed: { [service] peer in service.connectionClosed(peer: peer) })
         self.transport = HTTP2ServerTransport.Custom(listenerFactory: factory, config: config)
         self.server = GRPCServer(
             transport: transport,

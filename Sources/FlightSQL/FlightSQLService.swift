@@ -326,7 +326,16 @@ struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtoc
                 let count = try await executePreparedUpdate(handle, rows: rows.isEmpty ? [handle.parameters.last ?? []] : rows)
                 try await response.write(updateResult(count))
             case .ingest(let ingest):
-                let session = try transactionID(ingest.hasTransactionID ? ingest.transactionID : nil).map(transactionSession)
+                // ADBC's Flight SQL driver never sends a transaction id with an ingest, even
+                // with autocommit off; an ingest without one joins the transaction its own
+                // connection has open, if there is exactly one.
+                let transaction = transactionID(ingest.hasTransactionID ? ingest.transactionID : nil)
+                    ?? registry.soleTransaction(of: context.remotePeer)
+                logger.debug("ingest", metadata: [
+                    "table": "\(ingest.table)", "temporary": "\(ingest.temporary)",
+                    "transaction": "\(transaction ?? "none")",
+                ])
+                let session = try transaction.map(transactionSession)
                 let count = try await Ingest.run(ingest, first: first, rest: &messages, scheduler: scheduler, transaction: session)
                 try await response.write(updateResult(count))
             default:
@@ -409,7 +418,7 @@ struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtoc
                 let any = try Google_Protobuf_Any(serializedBytes: request.body)
                 _ = try Arrow_Flight_Protocol_Sql_ActionBeginTransactionRequest(unpackingAny: any)
                 var result = Arrow_Flight_Protocol_Sql_ActionBeginTransactionResult()
-                result.transactionID = Data(try await beginTransaction().utf8)
+                result.transactionID = Data(try await beginTransaction(peer: context.remotePeer).utf8)
                 var out = Arrow_Flight_Protocol_Result()
                 out.body = try packAny(result)
                 try await response.write(out)
@@ -444,8 +453,9 @@ struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtoc
 
     // MARK: - Transactions and cancel
 
-    /// Opens a session that holds a DuckDB transaction until EndTransaction.
-    func beginTransaction() async throws -> String {
+    /// Opens a session that holds a DuckDB transaction until EndTransaction, or until the
+    /// connection that began it closes.
+    func beginTransaction(peer: String) async throws -> String {
         let session = try await scheduler.openSession()
         do {
             try await session.run { try $0.execute("BEGIN TRANSACTION") }
@@ -453,7 +463,23 @@ struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtoc
             session.close()
             throw error
         }
-        return registry.addTransaction(session)
+        return registry.addTransaction(session, peer: peer)
+    }
+
+    /// A client connection closed: the transactions it left open are rolled back (as a
+    /// PostgreSQL server does when a client goes away mid-transaction).
+    func connectionClosed(peer: String) {
+        let orphans = registry.removeTransactions(of: peer)
+        guard !orphans.isEmpty else { return }
+        logger.info("rolling back transactions of a closed connection", metadata: [
+            "peer": "\(peer)", "transactions": "\(orphans.count)",
+        ])
+        for session in orphans {
+            Task {
+                defer { session.close() }
+                _ = try? await session.run { try $0.execute("ROLLBACK") }
+            }
+        }
     }
 
     func endTransaction(_ id: String, _ action: Arrow_Flight_Protocol_Sql_ActionEndTransactionRequest.EndTransaction) async throws {

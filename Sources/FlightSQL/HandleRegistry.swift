@@ -75,8 +75,9 @@ final class HandleRegistry: @unchecked Sendable {
     private let lock = NSLock()
     private var pending: [String: PendingResult] = [:]
     private var prepared: [String: PreparedHandle] = [:]
-    /// Open transactions (BeginTransaction): each owns a session until EndTransaction.
-    private var transactions: [String: Session] = [:]
+    /// Open transactions (BeginTransaction): each owns a session until EndTransaction, and
+    /// remembers the connection (gRPC peer) that began it.
+    private var transactions: [String: (session: Session, peer: String)] = [:]
     let ticketTTL: Duration
     let preparedIdleTTL: Duration
 
@@ -117,15 +118,32 @@ final class HandleRegistry: @unchecked Sendable {
         lock.withLock { prepared.removeValue(forKey: id) }
     }
 
-    func addTransaction(_ session: Session) -> String {
+    func addTransaction(_ session: Session, peer: String) -> String {
         let id = Self.newID()
-        lock.withLock { transactions[id] = session }
+        lock.withLock { transactions[id] = (session, peer) }
         return id
     }
 
-    func transaction(_ id: String) -> Session? { lock.withLock { transactions[id] } }
+    func transaction(_ id: String) -> Session? { lock.withLock { transactions[id]?.session } }
 
-    func removeTransaction(_ id: String) -> Session? { lock.withLock { transactions.removeValue(forKey: id) } }
+    func removeTransaction(_ id: String) -> Session? { lock.withLock { transactions.removeValue(forKey: id)?.session } }
+
+    /// The transaction `peer` has open, when it has exactly one.
+    func soleTransaction(of peer: String) -> String? {
+        lock.withLock {
+            let ids = transactions.filter { $0.value.peer == peer }.map(\.key)
+            return ids.count == 1 ? ids[0] : nil
+        }
+    }
+
+    /// Takes every transaction `peer` began (its connection is gone).
+    func removeTransactions(of peer: String) -> [Session] {
+        lock.withLock {
+            let gone = transactions.filter { $0.value.peer == peer }
+            for id in gone.keys { transactions[id] = nil }
+            return gone.values.map(\.session)
+        }
+    }
 
     /// The pending result a FlightInfo's ticket names, without taking it (for cancel).
     func pendingResult(_ id: String) -> PendingResult? { lock.withLock { pending[id] } }
@@ -149,7 +167,7 @@ final class HandleRegistry: @unchecked Sendable {
     func closeAll() {
         let (t, p, x): ([PendingResult], [PreparedHandle], [Session]) = lock.withLock {
             defer { pending = [:]; prepared = [:]; transactions = [:] }
-            return (Array(pending.values), Array(prepared.values), Array(transactions.values))
+            return (Array(pending.values), Array(prepared.values), transactions.values.map(\.session))
         }
         for r in t { r.release() }
         for h in p { h.close() }

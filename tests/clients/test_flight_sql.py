@@ -417,6 +417,18 @@ def test_tls_with_a_configured_certificate(tavana_bin, tmp_path):
             with conn.cursor() as cur:
                 cur.execute("SELECT 7 AS n")
                 assert cur.fetchall() == [(7,)]
+        # polars' read_database_uri picks the ADBC driver by scheme (flightsql://), which the
+        # driver dials with TLS; the CA comes from the environment, as a user's would.
+        import os
+        import sys
+        code = ("import sys, polars as pl\n"
+                "df = pl.read_database_uri('SELECT 41 + 1 AS answer', sys.argv[1], engine='adbc')\n"
+                "print(df['answer'].to_list())\n")
+        done = subprocess.run([sys.executable, "-c", code, f"flightsql://localhost:{port}"],
+                              env={**os.environ, "SSL_CERT_FILE": str(cert)},
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "[42]"
         plain = flight.connect(f"grpc://localhost:{port}")
         with pytest.raises(flight.FlightError):
             plain.get_flight_info(flight.FlightDescriptor.for_command(b"SELECT 1"),
@@ -449,6 +461,61 @@ def test_adbc_transactions_commit_and_rollback(uri):
         with other.cursor() as o:
             o.execute("SELECT v FROM tx_t")
             assert o.fetchall() == [(4,)]
+
+
+def test_adbc_ingest_inside_a_transaction(uri):
+    """ADBC sends no transaction id with an ingest even with autocommit off; Tavana puts the
+    rows in the transaction the same connection has open, so rollback and commit apply."""
+    rows = pa.table({"a": pa.array([1, 2, 3], pa.int32()), "b": ["x", "y", None]})
+    with adbc_driver_flightsql.dbapi.connect(uri, autocommit=False) as conn:
+        with conn.cursor() as cur:
+            assert cur.adbc_ingest("ing_rolled_back", rows, mode="create") == 3
+            cur.execute("SELECT count(*) FROM ing_rolled_back")
+            assert cur.fetchall() == [(3,)], "the transaction sees the ingested rows"
+        conn.rollback()
+        with conn.cursor() as cur:
+            cur.adbc_ingest("ing_committed", rows, mode="create")
+            cur.adbc_ingest("ing_committed", rows, mode="append")
+        conn.commit()
+    with adbc_driver_flightsql.dbapi.connect(uri, autocommit=True) as other, other.cursor() as cur:
+        cur.execute("SELECT table_name FROM duckdb_tables() "
+                    "WHERE table_name IN ('ing_rolled_back', 'ing_committed') ORDER BY 1")
+        assert cur.fetchall() == [("ing_committed",)]
+        cur.execute("SELECT a, b FROM ing_committed ORDER BY a, b NULLS FIRST")
+        assert cur.fetchall() == [(1, "x"), (1, "x"), (2, "y"), (2, "y"), (3, None), (3, None)]
+        # Outside a transaction an ingest commits on its own.
+        cur.adbc_ingest("ing_autocommit", rows, mode="create")
+    with adbc_driver_flightsql.dbapi.connect(uri, autocommit=True) as third, third.cursor() as cur:
+        cur.execute("SELECT count(*) FROM ing_autocommit")
+        assert cur.fetchall() == [(3,)]
+
+
+def test_transaction_of_a_vanished_client_is_rolled_back(fl_server, uri):
+    """A client that exits mid-transaction (no EndTransaction) must not leave its transaction
+    open: its uncommitted CREATE TABLE would block everyone else's."""
+    import subprocess
+    import sys
+
+    script = (
+        "import os, sys, adbc_driver_flightsql.dbapi as d\n"
+        "conn = d.connect(sys.argv[1], autocommit=False)\n"
+        "cur = conn.cursor()\n"
+        "cur.execute('CREATE TABLE orphan_t (v INTEGER)')\n"
+        "cur.execute('INSERT INTO orphan_t VALUES (1)')\n"
+        "print('in transaction', flush=True)\n"
+        "os._exit(0)\n"  # no rollback, no close: the socket just goes away
+    )
+    done = subprocess.run([sys.executable, "-c", script, uri], capture_output=True, text=True, timeout=60)
+    assert "in transaction" in done.stdout, done.stderr
+    deadline = time.monotonic() + 10
+    while "rolling back transactions of a closed connection" not in fl_server.log():
+        assert time.monotonic() < deadline, fl_server.log()[-2000:]
+        time.sleep(0.05)
+    with adbc_driver_flightsql.dbapi.connect(uri, autocommit=True) as conn, conn.cursor() as cur:
+        # With the orphan still open this would be a catalog write-write conflict.
+        cur.execute("CREATE TABLE orphan_t (v INTEGER)")
+        cur.execute("SELECT count(*) FROM orphan_t")
+        assert cur.fetchall() == [(0,)]
 
 
 def _varint(n: int) -> bytes:
@@ -506,8 +573,8 @@ def test_cancelled_get_flight_info_stops_the_query(uri):
 
 def test_polars_reads_through_adbc(uri):
     """polars over an ADBC Flight SQL connection. (`pl.read_database_uri` derives the driver
-    module from the URI scheme, `grpc` -> adbc_driver_grpc, which does not exist, so polars
-    users pass the ADBC connection instead.)"""
+    module from the URI scheme, so it needs `flightsql://`, which the ADBC driver takes as
+    TLS: see test_tls_with_a_configured_certificate.)"""
     import polars as pl
 
     with adbc_driver_flightsql.dbapi.connect(uri) as conn:

@@ -5,20 +5,25 @@ import NIOSSL
 
 /// Binds the Flight SQL port for grpc-swift's HTTP/2 transport and prepares every accepted
 /// connection: TLS when configured, then `HTTP2PingResponder`, then grpc-swift's own HTTP/2 and
-/// gRPC handlers.
+/// gRPC handlers; `ConnectionCloseObserver` reports the connection's end.
 ///
-/// grpc-swift's ready-made Posix transport builds the same pipeline minus the ping responder;
-/// this factory exists only to slot that handler in (see its comment for why).
+/// grpc-swift's ready-made Posix transport builds the same pipeline minus our two handlers;
+/// this factory exists to slot them in (see their comments for why).
 struct FlightListenerFactory: HTTP2ServerTransport.ListenerFactory {
     let host: String
     let port: Int
     let sslContext: NIOSSLContext?
     let eventLoopGroup: any EventLoopGroup
+    let onConnectionClosed: @Sendable (String) -> Void
 
-    init(host: String, port: Int, tls: FlightSQLServer.TLSFiles?, eventLoopGroup: any EventLoopGroup) throws {
+    init(
+        host: String, port: Int, tls: FlightSQLServer.TLSFiles?, eventLoopGroup: any EventLoopGroup,
+        onConnectionClosed: @escaping @Sendable (String) -> Void
+    ) throws {
         self.host = host
         self.port = port
         self.eventLoopGroup = eventLoopGroup
+        self.onConnectionClosed = onConnectionClosed
         self.sslContext = try tls.map { try NIOSSLContext(configuration: Self.tlsConfiguration($0)) }
     }
 
@@ -36,6 +41,7 @@ struct FlightListenerFactory: HTTP2ServerTransport.ListenerFactory {
         connectionConfigurator: HTTP2ServerTransport.ConnectionConfigurator
     ) async throws -> NIOAsyncChannel<HTTP2ServerTransport.ConnectionConfigurator.ConnectionChannel, Never> {
         let sslContext = self.sslContext
+        let onConnectionClosed = self.onConnectionClosed
         let tls: HTTP2ServerTransport.ConnectionConfigurator.TLS =
             sslContext == nil ? .none : .configured(requireALPN: false)
         return try await ServerBootstrap(group: eventLoopGroup)
@@ -43,6 +49,7 @@ struct FlightListenerFactory: HTTP2ServerTransport.ListenerFactory {
             .serverChannelInitializer { channel in listenerConfigurator.configure(channel: channel) }
             .bind(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ConnectionCloseObserver(onClose: onConnectionClosed))
                     if let sslContext {
                         try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: sslContext))
                     }
