@@ -124,7 +124,7 @@ struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtoc
         }
         // Take a query slot before anything is sent. If the queue is full the ticket stays
         // valid, so that the client can retry the DoGet.
-        if case .cursor(let cursor) = pending.source, let session = pending.session {
+        if let cursor = pending.source.startedCursor, let session = pending.session {
             do {
                 try await session.resume(cursor)
             } catch {
@@ -139,17 +139,26 @@ struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtoc
                 try await response.write(flightData(writer.schemaMessage()))
                 switch pending.source {
                 case .cursor(let cursor):
-                    // One batch in flight: the next is pulled only after this one was written.
-                    while let batch = try await cursor.next() {
-                        for message in try writer.messages(for: batch) {
-                            try await response.write(flightData(message))
-                        }
-                    }
+                    try await stream(cursor, with: &writer, to: response)
                 case .batches(let batches):
                     for batch in batches {
                         for message in try writer.messages(for: batch) {
                             try await response.write(flightData(message))
                         }
+                    }
+                case .perParameterRow(let first, let rest, let statement):
+                    try await stream(first, with: &writer, to: response)
+                    // One run at a time: the finished run's slot goes back before the next
+                    // queues for one (with one slot, holding it would deadlock).
+                    first.close()
+                    guard let session = pending.session else { break }
+                    for row in rest {
+                        let cursor = try await session.startQuery { _ in
+                            try statement.bind(row)
+                            return try statement.execute()
+                        }
+                        defer { cursor.close() }
+                        try await stream(cursor, with: &writer, to: response)
                     }
                 }
             } onCancel: {
@@ -157,6 +166,19 @@ struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtoc
             }
         } catch {
             throw logged(error, "DoGet")
+        }
+    }
+
+    /// Writes a running query's batches. One batch in flight: the next is pulled from DuckDB
+    /// only after this one was written (backpressure).
+    func stream(
+        _ cursor: QueryCursor, with writer: inout IPCStreamWriter,
+        to response: RPCWriter<Arrow_Flight_Protocol_FlightData>
+    ) async throws {
+        while let batch = try await cursor.next() {
+            for message in try writer.messages(for: batch) {
+                try await response.write(flightData(message))
+            }
         }
     }
 
@@ -196,8 +218,9 @@ struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtoc
             return try await runInNewSession(sql: sql, transaction: transaction)
         case .preparedQuery(let id):
             let handle = try preparedHandle(id)
+            // Several bound rows run the query once per row (see ResultSource.perParameterRow).
             let rows = handle.parameters
-            let params = rows.last ?? []
+            let params = rows.first ?? []
             let statement = handle.statement
             let hasParams = statement.parameterCount > 0 || !params.isEmpty
             let cursor = try await handle.session.startQuery { _ in
@@ -206,7 +229,10 @@ struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtoc
             }
             do {
                 let schema = try await cursor.arrowSchema()
-                return PendingResult(schema: schema, source: .cursor(cursor), session: handle.session,
+                let source: ResultSource = rows.count > 1
+                    ? .perParameterRow(first: cursor, rest: Array(rows.dropFirst()), statement: statement)
+                    : .cursor(cursor)
+                return PendingResult(schema: schema, source: source, session: handle.session,
                                      ownsSession: false, ttl: registry.ticketTTL)
             } catch {
                 cursor.close()

@@ -9,6 +9,17 @@ enum ResultSource: Sendable {
     case cursor(QueryCursor)
     /// Rows Tavana built itself (metadata answers).
     case batches([RecordBatch])
+    /// A prepared query bound to several parameter rows: it runs once per row and the
+    /// results follow one another. The first run has started; the others start in `DoGet`.
+    case perParameterRow(first: QueryCursor, rest: [[DuckDBValue]], statement: PreparedStatement)
+
+    /// The query that has started, if any.
+    var startedCursor: QueryCursor? {
+        switch self {
+        case .cursor(let cursor), .perParameterRow(let cursor, _, _): return cursor
+        case .batches: return nil
+        }
+    }
 }
 
 /// A result waiting for its `DoGet`: made by `GetFlightInfo`, handed out once.
@@ -31,7 +42,7 @@ final class PendingResult: @unchecked Sendable {
 
     /// Gives back the admission slot and the session (if owned). Idempotent.
     func release() {
-        if case .cursor(let cursor) = source { cursor.close() }
+        source.startedCursor?.close()
         ownedSession?.close()
     }
 }

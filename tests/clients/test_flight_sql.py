@@ -219,6 +219,20 @@ def test_prepared_query_with_parameter(uri):
         assert cur.fetchall() == [(True,)]
 
 
+def test_prepared_query_with_many_parameter_rows(uri):
+    """Several parameter rows bound to a query: it runs once per row, results in row order."""
+    params = pa.record_batch([pa.array([1, 2, 3], pa.int32()), pa.array(["a", None, "c"])], names=["x", "y"])
+    with adbc_driver_flightsql.dbapi.connect(uri, autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute("SELECT ?::INTEGER * 10 AS x10, ?::VARCHAR AS y, i FROM range(2) t(i)", parameters=params)
+        assert cur.fetchall() == [(10, "a", 0), (10, "a", 1), (20, None, 0), (20, None, 1), (30, "c", 0), (30, "c", 1)]
+        # A run that returns nothing contributes nothing; the statement is reusable afterwards.
+        cur.execute("SELECT i FROM range(3) t(i) WHERE i < ?::BIGINT",
+                    parameters=pa.record_batch([pa.array([0, 2, 1], pa.int64())], names=["n"]))
+        assert cur.fetchall() == [(0,), (1,), (0,)]
+        cur.execute("SELECT ? + 1", parameters=(1,))
+        assert cur.fetchall() == [(2,)]
+
+
 def test_executemany_insert(uri):
     with adbc_driver_flightsql.dbapi.connect(uri, autocommit=True) as conn, conn.cursor() as cur:
         cur.execute("CREATE TABLE many (a INTEGER, b VARCHAR)")
