@@ -56,7 +56,7 @@ public final class FlightSQLServer: Sendable {
         self.transport = HTTP2ServerTransport.Custom(listenerFactory: factory, config: config)
         self.server = GRPCServer(
             transport: transport,
-            services: [service],
+            services: [service, FlightDoGetFastPath(service: service)],
             interceptors: authenticator.map { [FlightAuthInterceptor(authenticator: $0)] } ?? [])
     }
 

@@ -118,6 +118,18 @@ struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtoc
         response: RPCWriter<Arrow_Flight_Protocol_FlightData>,
         context: ServerContext
     ) async throws {
+        try await doGet(ticket: request, context: context) { message in
+            try await response.write(flightData(message))
+        }
+    }
+
+    /// Streams a ticket's result as Arrow IPC messages through `write` (the generated
+    /// `FlightData` path above, or `FlightDoGetFastPath`).
+    func doGet(
+        ticket request: Arrow_Flight_Protocol_Ticket,
+        context: ServerContext,
+        write: @escaping @Sendable (IPCMessage) async throws -> Void
+    ) async throws {
         let id = ticketID(request.ticket)
         guard let pending = registry.takePending(id) else {
             throw RPCError(code: .notFound, message: "unknown or expired ticket (a ticket is good for one DoGet within \(registry.ticketTTL))")
@@ -136,18 +148,18 @@ struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtoc
         do {
             try await withTaskCancellationHandler {
                 var writer = IPCStreamWriter(schema: pending.schema)
-                try await response.write(flightData(writer.schemaMessage()))
+                try await write(writer.schemaMessage())
                 switch pending.source {
                 case .cursor(let cursor):
-                    try await stream(cursor, with: &writer, to: response)
+                    try await stream(cursor, with: &writer, to: write)
                 case .batches(let batches):
                     for batch in batches {
                         for message in try writer.messages(for: batch) {
-                            try await response.write(flightData(message))
+                            try await write(message)
                         }
                     }
                 case .perParameterRow(let first, let rest, let statement):
-                    try await stream(first, with: &writer, to: response)
+                    try await stream(first, with: &writer, to: write)
                     // One run at a time: the finished run's slot goes back before the next
                     // queues for one (with one slot, holding it would deadlock).
                     first.close()
@@ -158,7 +170,7 @@ struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtoc
                             return try statement.execute()
                         }
                         defer { cursor.close() }
-                        try await stream(cursor, with: &writer, to: response)
+                        try await stream(cursor, with: &writer, to: write)
                     }
                 }
             } onCancel: {
@@ -170,15 +182,17 @@ struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtoc
     }
 
     /// Writes a running query's batches. One batch in flight: the next is pulled from DuckDB
-    /// only after this one was written (backpressure).
+    /// only after this one was written (backpressure). The batch outlives its messages'
+    /// serialization, which happens inside `write`.
     func stream(
         _ cursor: QueryCursor, with writer: inout IPCStreamWriter,
-        to response: RPCWriter<Arrow_Flight_Protocol_FlightData>
+        to write: @Sendable (IPCMessage) async throws -> Void
     ) async throws {
         while let batch = try await cursor.next() {
             for message in try writer.messages(for: batch) {
-                try await response.write(flightData(message))
+                try await write(message)
             }
+            withExtendedLifetime(batch) {}
         }
     }
 

@@ -44,6 +44,23 @@ public struct IPCMessage: Sendable {
         return out
     }
 
+    /// Copies the padded body into `out`, which must hold `bodyLength` bytes: one copy of each
+    /// buffer straight into a transport's own memory.
+    public func copyBody(into out: UnsafeMutableRawBufferPointer) {
+        precondition(out.count >= bodyLength, "IPC body destination too small")
+        var offset = 0
+        for part in bodyParts {
+            if part.count > 0 {
+                UnsafeMutableRawBufferPointer(rebasing: out[offset..<(offset + part.count)]).copyMemory(from: part.bytes)
+            }
+            let padded = IPCFraming.padded(part.count)
+            if padded > part.count {
+                UnsafeMutableRawBufferPointer(rebasing: out[(offset + part.count)..<(offset + padded)]).initializeMemory(as: UInt8.self, repeating: 0)
+            }
+            offset += padded
+        }
+    }
+
     /// Appends the padded body to any byte collection (a transport's `Data`, say), copying
     /// each buffer once.
     public func appendBody<Out: RangeReplaceableCollection>(to out: inout Out) where Out.Element == UInt8 {
