@@ -112,7 +112,13 @@ func rpcError(_ error: any Error) -> RPCError {
     case let e as RPCError:
         return e
     case let e as DuckDBError:
-        return RPCError(code: e.isInterrupt ? .cancelled : .invalidArgument, message: e.message)
+        switch e.type {
+        case .interrupt: return RPCError(code: .cancelled, message: e.message)
+        // A file or network access the server's configuration forbids.
+        case .permission: return RPCError(code: .permissionDenied, message: e.message)
+        case .outOfMemory: return RPCError(code: .resourceExhausted, message: e.message)
+        default: return RPCError(code: .invalidArgument, message: e.message)
+        }
     case let e as AdmissionController.AdmissionError:
         switch e {
         case .queueFull(let limit):
