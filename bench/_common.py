@@ -81,6 +81,27 @@ class PeakRSS:
         self._t.join()
 
 
+def interleaved(ways):
+    """REPEAT rounds, each running every way once in turn: {name: (best seconds, last
+    result)}. A way that raises is reported by its message (as the result) with no time."""
+    best = {name: (None, None) for name in ways}
+    for round_no in range(REPEAT):
+        for name, fn in ways.items():
+            if isinstance(best[name][1], str):
+                continue  # failed before; it would fail again
+            t0 = time.perf_counter()
+            try:
+                result = fn()
+            except Exception as e:  # reported in the JSON, not hidden
+                best[name] = (None, str(e)[:300])
+                continue
+            elapsed = time.perf_counter() - t0
+            previous = best[name][0]
+            best[name] = (elapsed if previous is None else min(previous, elapsed), result)
+            print(f"[bench] round {round_no + 1}/{REPEAT} {name}: {elapsed:.3f} s", flush=True)
+    return best
+
+
 def timed(fn):
     """Best of REPEAT runs: (seconds, last result)."""
     best, result = None, None
