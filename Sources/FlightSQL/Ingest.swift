@@ -4,7 +4,8 @@ import Foundation
 import GRPCCore
 import Scheduler
 
-/// An Arrow IPC stream carried by DoPut's FlightData messages, decoded into rows of values.
+/// An Arrow IPC stream carried by DoPut's FlightData messages, decoded into rows of values
+/// (prepared-statement parameters: a few rows).
 struct UploadedRows {
     var schema: Schema?
     var rows: [[DuckDBValue]] = []
@@ -32,8 +33,71 @@ struct UploadedRows {
     }
 }
 
+/// The Arrow IPC stream of an ingest's DoPut, read one message at a time as it arrives.
+struct UploadStream {
+    private var decoder = IPCMessageDecoder()
+    private var first: FlightData?
+
+    init(first: FlightData) { self.first = first }
+
+    /// Reads until the schema message has arrived; nil if the stream ends first.
+    mutating func schema(from rest: inout RPCAsyncSequence<FlightData, any Error>.AsyncIterator) async throws -> Schema? {
+        while decoder.schema == nil {
+            guard let message = try await nextMessage(&rest) else { return nil }
+            if case .recordBatch? = try decode(message) {
+                throw RPCError(code: .invalidArgument, message: "a record batch arrived before the Arrow schema")
+            }
+        }
+        return decoder.schema
+    }
+
+    /// The next record batch (dictionary batches are applied on the way), nil at the end.
+    mutating func nextBatch(from rest: inout RPCAsyncSequence<FlightData, any Error>.AsyncIterator) async throws -> RecordBatch? {
+        while let message = try await nextMessage(&rest) {
+            if case .recordBatch(let batch)? = try decode(message) { return batch }
+        }
+        return nil
+    }
+
+    private mutating func nextMessage(
+        _ rest: inout RPCAsyncSequence<FlightData, any Error>.AsyncIterator
+    ) async throws -> FlightData? {
+        if let message = first {
+            first = nil
+            return message
+        }
+        return try await rest.next()
+    }
+
+    private mutating func decode(_ message: FlightData) throws -> IPCMessageDecoder.Decoded? {
+        guard !message.dataHeader.isEmpty else { return nil }
+        return try decoder.decode(metadata: [UInt8](message.dataHeader), body: [UInt8](message.dataBody))
+    }
+}
+
+/// Where an ingest writes: `temporary` tables live in DuckDB's `temp.main`.
+struct IngestTarget {
+    let catalog: String?
+    let schema: String?
+    let table: String
+    let temporary: Bool
+
+    init(_ command: Arrow_Flight_Protocol_Sql_CommandStatementIngest) {
+        temporary = command.temporary
+        catalog = command.temporary ? "temp" : (command.hasCatalog ? command.catalog : nil)
+        schema = command.hasSchema ? command.schema : (command.temporary ? "main" : nil)
+        table = command.table
+    }
+
+    var qualifiedName: String {
+        ([catalog, schema].compactMap { $0 } + [table]).map(SQLText.identifier).joined(separator: ".")
+    }
+}
+
 /// Bulk ingestion (`CommandStatementIngest`, ADBC's adbc_ingest): creates, replaces or
-/// appends to a table, then inserts the uploaded rows in one transaction.
+/// appends to a table, then streams the uploaded batches into it through DuckDB's Arrow
+/// reader and appender, one batch at a time (nothing is materialised; no per-row work).
+/// Outside a client transaction the whole ingest is one transaction of its own.
 enum Ingest {
     static func run(
         _ command: Arrow_Flight_Protocol_Sql_CommandStatementIngest, first: FlightData,
@@ -41,70 +105,90 @@ enum Ingest {
         transaction: Session? = nil
     ) async throws -> Int64 {
         guard !command.table.isEmpty else { throw RPCError(code: .invalidArgument, message: "ingest without a table name") }
-        let upload = try await UploadedRows.read(first: first, rest: &rest)
-        guard let schema = upload.schema else { throw RPCError(code: .invalidArgument, message: "ingest without an Arrow schema") }
-        let columns = try schema.fields.map { f -> String in
-            guard let type = duckDBType(f.type) else {
-                throw ParameterError.unsupported("column '\(f.name)' has Arrow type \(f.type), which Tavana cannot ingest")
-            }
-            return "\(SQLText.identifier(f.name)) \(type)"
+        var upload = UploadStream(first: first)
+        guard let schema = try await upload.schema(from: &rest) else {
+            throw RPCError(code: .invalidArgument, message: "ingest without an Arrow schema")
         }
-        let catalog: String? = command.temporary ? "temp" : (command.hasCatalog ? command.catalog : nil)
-        let schemaName: String? = command.hasSchema ? command.schema : (command.temporary ? "main" : nil)
-        let name = ([catalog, schemaName].compactMap { $0 } + [command.table]).map(SQLText.identifier).joined(separator: ".")
+        let target = IngestTarget(command)
+        let create = "CREATE \(target.temporary ? "TEMP " : "")TABLE \(target.qualifiedName) (\(try columnDefinitions(schema)))"
         let options = command.tableDefinitionOptions
-        let rows = upload.rows
-        let placeholders = schema.fields.map { _ in "?" }.joined(separator: ", ")
-        let temporary = command.temporary
 
         // Inside a client's transaction the rows join it; otherwise they get one of their own.
         let session: Session
         if let transaction { session = transaction } else { session = try await scheduler.openSession() }
         let ownTransaction = transaction == nil
         defer { if ownTransaction { session.close() } }
-        let cursor = try await session.startQuery { conn in
-            let exists = try conn.query(
-                """
-                SELECT count(*)::BIGINT FROM duckdb_tables()
-                WHERE database_name = coalesce(?::VARCHAR, current_database())
-                  AND schema_name = coalesce(?::VARCHAR, current_schema()) AND table_name = ?::VARCHAR
-                """,
-                [catalog.map { .varchar($0) } ?? .null, schemaName.map { .varchar($0) } ?? .null, .varchar(command.table)]
-            ).nextArrowBatch().map { $0.columns[0].value(0, as: Int64.self) > 0 } ?? false
+        // An ingest is a query as far as admission goes: it holds a slot while it runs.
+        let slot = try await session.startQuery { conn in
             if ownTransaction { _ = try conn.execute("BEGIN TRANSACTION") }
             do {
-                let create = "CREATE \(temporary ? "TEMP " : "")TABLE \(name) (\(columns.joined(separator: ", ")))"
-                if exists {
-                    switch options.ifExists {
-                    case .append: break
-                    case .replace:
-                        _ = try conn.execute("DROP TABLE \(name)")
-                        _ = try conn.execute(create)
-                    default:
-                        throw RPCError(code: .alreadyExists, message: "table \(name) already exists")
-                    }
-                } else {
-                    switch options.ifNotExist {
-                    case .fail: throw RPCError(code: .notFound, message: "table \(name) does not exist")
-                    default: _ = try conn.execute(create)
-                    }
-                }
-                if !rows.isEmpty {
-                    let insert = try conn.prepare("INSERT INTO \(name) VALUES (\(placeholders))")
-                    for row in rows {
-                        try insert.bind(row)
-                        _ = try insert.execute()
-                    }
-                }
-                if ownTransaction { _ = try conn.execute("COMMIT") }
+                try prepareTable(conn, target: target, create: create, options: options)
             } catch {
                 if ownTransaction { _ = try? conn.execute("ROLLBACK") }
                 throw error
             }
             return try conn.query("SELECT 1")
         }
-        cursor.close()
-        return Int64(rows.count)
+        defer { slot.close() }
+        while try await slot.next() != nil {}
+        do {
+            let appender = try await session.run { conn in
+                try ArrowAppender(connection: conn, catalog: target.catalog, schema: target.schema,
+                                  table: target.table, arrowSchema: schema)
+            }
+            while let batch = try await upload.nextBatch(from: &rest) {
+                try await session.run { _ in try appender.append(batch) }
+            }
+            try await session.run { conn in
+                try appender.close()
+                if ownTransaction { _ = try conn.execute("COMMIT") }
+            }
+            return Int64(appender.rowsAppended)
+        } catch {
+            if ownTransaction { _ = try? await session.run { conn in try conn.execute("ROLLBACK") } }
+            throw error
+        }
+    }
+
+    /// Creates, replaces or checks the target table as the ingest's options say.
+    static func prepareTable(
+        _ conn: Connection, target: IngestTarget, create: String,
+        options: Arrow_Flight_Protocol_Sql_CommandStatementIngest.TableDefinitionOptions
+    ) throws {
+        let exists = try conn.query(
+            """
+            SELECT count(*)::BIGINT FROM duckdb_tables()
+            WHERE database_name = coalesce(?::VARCHAR, current_database())
+              AND schema_name = coalesce(?::VARCHAR, current_schema()) AND table_name = ?::VARCHAR
+            """,
+            [target.catalog.map { .varchar($0) } ?? .null, target.schema.map { .varchar($0) } ?? .null,
+             .varchar(target.table)]
+        ).nextArrowBatch().map { $0.columns[0].value(0, as: Int64.self) > 0 } ?? false
+        if exists {
+            switch options.ifExists {
+            case .append: break
+            case .replace:
+                _ = try conn.execute("DROP TABLE \(target.qualifiedName)")
+                _ = try conn.execute(create)
+            default:
+                throw RPCError(code: .alreadyExists, message: "table \(target.qualifiedName) already exists")
+            }
+        } else {
+            switch options.ifNotExist {
+            case .fail: throw RPCError(code: .notFound, message: "table \(target.qualifiedName) does not exist")
+            default: _ = try conn.execute(create)
+            }
+        }
+    }
+
+    /// `"name" TYPE, ...` for a CREATE TABLE from an Arrow schema.
+    static func columnDefinitions(_ schema: Schema) throws -> String {
+        try schema.fields.map { f -> String in
+            guard let type = duckDBType(f.type) else {
+                throw ParameterError.unsupported("column '\(f.name)' has Arrow type \(f.type), which Tavana cannot ingest")
+            }
+            return "\(SQLText.identifier(f.name)) \(type)"
+        }.joined(separator: ", ")
     }
 
     static func duckDBType(_ t: ArrowType) -> String? {
@@ -125,9 +209,25 @@ enum Ingest {
         case .binary, .largeBinary, .fixedSizeBinary: return "BLOB"
         case .date32, .date64: return "DATE"
         case .time32, .time64: return "TIME"
-        case .timestamp(_, let tz): return tz == nil ? "TIMESTAMP" : "TIMESTAMPTZ"
+        case .timestamp(_, .some): return "TIMESTAMPTZ"
+        case .timestamp(.second, nil): return "TIMESTAMP_S"
+        case .timestamp(.millisecond, nil): return "TIMESTAMP_MS"
+        case .timestamp(.nanosecond, nil): return "TIMESTAMP_NS"
+        case .timestamp(_, nil): return "TIMESTAMP"
         case .decimal(let p, let s, _) where p <= 38: return "DECIMAL(\(p),\(s))"
         case .interval(.monthDayNano): return "INTERVAL"
+        case .list(let item), .largeList(let item):
+            return duckDBType(item.type).map { "\($0)[]" }
+        case .fixedSizeList(let item, let size):
+            return duckDBType(item.type).map { "\($0)[\(size)]" }
+        case .struct(let fields):
+            let members = fields.map { f in duckDBType(f.type).map { "\(SQLText.identifier(f.name)) \($0)" } }
+            guard !fields.isEmpty, !members.contains(nil) else { return nil }
+            return "STRUCT(\(members.compactMap { $0 }.joined(separator: ", ")))"
+        case .map(let entries, _):
+            guard case .struct(let kv) = entries.type, kv.count == 2,
+                  let key = duckDBType(kv[0].type), let value = duckDBType(kv[1].type) else { return nil }
+            return "MAP(\(key), \(value))"
         default: return nil
         }
     }

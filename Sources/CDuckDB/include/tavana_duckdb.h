@@ -257,4 +257,21 @@ duckdb_error_data duckdb_to_arrow_schema(duckdb_arrow_options arrow_options, duc
 duckdb_error_data duckdb_data_chunk_to_arrow(duckdb_arrow_options arrow_options, duckdb_data_chunk chunk,
                                              struct ArrowArray *out_arrow_array);
 
+// Arrow import (bulk ingest): Arrow arrays become data chunks, which an appender writes.
+typedef struct _duckdb_arrow_converted_schema { void *internal_ptr; } *duckdb_arrow_converted_schema;
+typedef struct _duckdb_appender { void *internal_ptr; } *duckdb_appender;
+duckdb_error_data duckdb_schema_from_arrow(duckdb_connection connection, struct ArrowSchema *schema,
+                                           duckdb_arrow_converted_schema *out_types);
+duckdb_error_data duckdb_data_chunk_from_arrow(duckdb_connection connection, struct ArrowArray *arrow_array,
+                                               duckdb_arrow_converted_schema converted_schema,
+                                               duckdb_data_chunk *out_chunk);
+void duckdb_destroy_arrow_converted_schema(duckdb_arrow_converted_schema *arrow_converted_schema);
+duckdb_state duckdb_appender_create_ext(duckdb_connection connection, const char *catalog, const char *schema,
+                                        const char *table, duckdb_appender *out_appender);
+duckdb_state duckdb_append_data_chunk(duckdb_appender appender, duckdb_data_chunk chunk);
+duckdb_state duckdb_appender_flush(duckdb_appender appender);
+duckdb_state duckdb_appender_close(duckdb_appender appender);
+duckdb_state duckdb_appender_destroy(duckdb_appender *appender);
+duckdb_error_data duckdb_appender_error_data(duckdb_appender appender);
+
 #endif
