@@ -7,10 +7,12 @@ import GRPCCore
 /// authenticator (trust), no header is needed.
 public final class FlightAuthenticator: Sendable {
     let verify: @Sendable (_ user: String, _ password: String) -> Bool
-    private let tokens = TokenStore()
+    private let tokens: TokenStore
 
-    public init(verify: @escaping @Sendable (_ user: String, _ password: String) -> Bool) {
+    /// Tokens stay valid for `tokenLifetime` seconds; then the client authenticates again.
+    public init(tokenLifetime: TimeInterval = 24 * 3600, verify: @escaping @Sendable (_ user: String, _ password: String) -> Bool) {
         self.verify = verify
+        self.tokens = TokenStore(lifetime: tokenLifetime)
     }
 
     /// The token to hand back, or an UNAUTHENTICATED error.
@@ -45,7 +47,9 @@ public final class FlightAuthenticator: Sendable {
 final class TokenStore: @unchecked Sendable {
     private let lock = NSLock()
     private var tokens: [String: (user: String, expires: Date)] = [:]
-    let lifetime: TimeInterval = 24 * 3600
+    let lifetime: TimeInterval
+
+    init(lifetime: TimeInterval) { self.lifetime = lifetime }
 
     func issue(for user: String) -> String {
         var bytes = [UInt8](repeating: 0, count: 32)

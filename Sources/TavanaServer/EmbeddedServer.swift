@@ -1,6 +1,7 @@
 import Crypto
 import DuckDB
 import FlightSQL
+import Foundation
 import Logging
 import NIOCore
 import NIOPosix
@@ -45,7 +46,7 @@ public struct EmbeddedServer: Sendable {
         let flight = try FlightSQLServer(
             host: config.host, port: config.flightPort, scheduler: scheduler,
             serverVersion: "Tavana \(TavanaBuild.version), DuckDB \(DuckDBLibrary.loadedVersion)",
-            authenticator: flightAuthenticator(authentication),
+            authenticator: flightAuthenticator(authentication, tokenLifetime: TimeInterval(config.flightTokenLifetime)),
             tls: tls == nil ? nil : config.tlsCertificate.flatMap { cert in
                 config.tlsKey.map { FlightSQLServer.TLSFiles(certificateChain: cert, privateKey: $0) }
             },
@@ -65,10 +66,10 @@ public struct EmbeddedServer: Sendable {
 
     /// Flight checks the same users as PostgreSQL (basic credentials, then bearer tokens);
     /// trust needs none.
-    func flightAuthenticator(_ authentication: AuthenticationConfiguration) -> FlightAuthenticator? {
+    func flightAuthenticator(_ authentication: AuthenticationConfiguration, tokenLifetime: TimeInterval) -> FlightAuthenticator? {
         guard authentication.method != .trust else { return nil }
         let users = authentication.users
-        return FlightAuthenticator { user, password in
+        return FlightAuthenticator(tokenLifetime: tokenLifetime) { user, password in
             guard let secret = users[user] else { return false }
             switch secret {
             case .plain(let expected):

@@ -22,6 +22,8 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var extensions: [String]?
     /// Queries allowed to wait for a slot; more are refused (SQLSTATE 53000).
     public var maxQueued = 1000
+    /// How long a Flight bearer token (from basic credentials) stays valid, in seconds.
+    public var flightTokenLifetime = 24 * 3600
     /// Largest PostgreSQL message accepted, in bytes.
     public var maxMessageSize = 64 << 20
     public var authMethod: AuthenticationMethod?
@@ -61,14 +63,12 @@ public struct ServerConfiguration: Sendable, Equatable {
             default: throw ConfigurationError.invalid("config file \(path): unsupported value for \(k)")
             }
         }
-        let known: [String: String] = [
-            "host": "host", "pgPort": "pgPort", "flightPort": "flightPort", "httpPort": "httpPort",
-            "database": "database", "workers": "workers", "threads": "threads", "memoryLimit": "memoryLimit",
-            "tempDirectory": "tempDirectory", "extensionDirectory": "extensionDirectory", "extensions": "extensions",
-            "maxQueued": "maxQueued", "maxMessageSize": "maxMessageSize", "authMethod": "authMethod",
-            "tlsCertificate": "tlsCertificate", "tlsKey": "tlsKey", "logLevel": "logLevel",
+        let known: Set<String> = [
+            "host", "pgPort", "flightPort", "httpPort", "database", "workers", "threads", "memoryLimit",
+            "tempDirectory", "extensionDirectory", "extensions", "maxQueued", "maxMessageSize", "authMethod",
+            "tlsCertificate", "tlsKey", "logLevel", "flightTokenLifetime",
         ]
-        for key in strings.keys where known[key] == nil {
+        for key in strings.keys where !known.contains(key) {
             throw ConfigurationError.invalid("config file \(path): unknown setting \(key)")
         }
         try apply(strings)
@@ -84,7 +84,7 @@ public struct ServerConfiguration: Sendable, Equatable {
             "TAVANA_EXTENSION_DIRECTORY": "extensionDirectory", "TAVANA_EXTENSIONS": "extensions",
             "TAVANA_MAX_QUEUED": "maxQueued", "TAVANA_MAX_MESSAGE_SIZE": "maxMessageSize",
             "TAVANA_AUTH_METHOD": "authMethod", "TAVANA_TLS_CERT": "tlsCertificate", "TAVANA_TLS_KEY": "tlsKey",
-            "TAVANA_LOG_LEVEL": "logLevel",
+            "TAVANA_LOG_LEVEL": "logLevel", "TAVANA_FLIGHT_TOKEN_LIFETIME": "flightTokenLifetime",
         ]
         for (envName, key) in names {
             if let v = env[envName], !v.isEmpty { strings[key] = v }
@@ -123,6 +123,7 @@ public struct ServerConfiguration: Sendable, Equatable {
         if let v = s["extensions"] { extensions = v.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
         if let v = try int("maxQueued", 0...10_000_000) { maxQueued = v }
         if let v = try int("maxMessageSize", 1024...(1 << 30)) { maxMessageSize = v }
+        if let v = try int("flightTokenLifetime", 1...(366 * 24 * 3600)) { flightTokenLifetime = v }
         if let v = s["authMethod"] {
             guard let m = AuthenticationMethod(rawValue: v.lowercased()) else {
                 throw ConfigurationError.invalid("authMethod must be one of \(AuthenticationMethod.allCases.map(\.rawValue).joined(separator: ", ")), got \(v)")

@@ -21,6 +21,7 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("auth-method"), help: "trust, password, md5 or scram-sha-256 (TAVANA_AUTH_METHOD).") var authMethod: String?
     @Option(name: .customLong("tls-cert"), help: "PEM certificate for TLS (TAVANA_TLS_CERT).") var tlsCert: String?
     @Option(name: .customLong("tls-key"), help: "PEM private key for TLS (TAVANA_TLS_KEY).") var tlsKey: String?
+    @Option(name: .customLong("flight-token-lifetime"), help: "Seconds a Flight bearer token stays valid (TAVANA_FLIGHT_TOKEN_LIFETIME).") var flightTokenLifetime: Int?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error (TAVANA_LOG_LEVEL).") var logLevel: String?
     @Option(help: "JSON config file (TAVANA_CONFIG).") var config: String?
 
@@ -44,6 +45,7 @@ struct Serve: AsyncParsableCommand {
             flags["tlsCertificate"] = tlsCert
             flags["tlsKey"] = tlsKey
             flags["logLevel"] = logLevel
+            flags["flightTokenLifetime"] = flightTokenLifetime.map(String.init)
             try configuration.apply(flags)
         } catch let error as ServerConfiguration.ConfigurationError {
             throw ValidationError(error.description)

@@ -437,6 +437,24 @@ def test_password_users_need_credentials(tavana_bin):
             client.get_flight_info(flight.FlightDescriptor.for_command(b"SELECT 1"), bad)
 
 
+def test_bearer_tokens_expire(tavana_bin):
+    import base64
+
+    with running_server(tavana_bin, "--auth-method", "scram-sha-256", "--flight-token-lifetime", "1",
+                        config={"users": {"alice": "s3cret"}}, name="flighttokens") as s:
+        client = flight.connect(f"grpc://{s.host}:{flight_port(s)}")
+        options = flight.FlightCallOptions(headers=[client.authenticate_basic_token(b"alice", b"s3cret")])
+        info = client.get_flight_info(flight.FlightDescriptor.for_command(b"SELECT 1"), options)
+        assert client.do_get(info.endpoints[0].ticket, options).read_all().num_rows == 1
+        time.sleep(1.5)
+        with pytest.raises(flight.FlightUnauthenticatedError, match="expired"):
+            client.get_flight_info(flight.FlightDescriptor.for_command(b"SELECT 1"), options)
+        # Basic credentials on the call itself still work, and buy a fresh token.
+        basic = flight.FlightCallOptions(headers=[(b"authorization", b"Basic " + base64.b64encode(b"alice:s3cret"))])
+        info = client.get_flight_info(flight.FlightDescriptor.for_command(b"SELECT 2"), basic)
+        assert client.do_get(info.endpoints[0].ticket, basic).read_all().column(0).to_pylist() == [2]
+
+
 # -- TLS ---------------------------------------------------------------------------------------
 
 def test_tls_with_a_configured_certificate(tavana_bin, tmp_path):

@@ -1,0 +1,72 @@
+"""Flight SQL bulk ingest: upload TPC-H lineitem (an Arrow table in the client) into a
+Tavana table with ADBC's adbc_ingest, against in-process DuckDB creating the same table from
+the same Arrow table, in interleaved rounds of one run; report times, the ratio and the
+server's peak memory. Writes bench/results/flight_ingest.json.
+
+Run with `make bench` (release build). SCALE sets the TPC-H scale factor (default 1)."""
+import json
+import pathlib
+import shutil
+
+import adbc_driver_flightsql.dbapi as flightsql
+import duckdb
+import pyarrow as pa
+
+from _common import REPEAT, SCALE, PeakRSS, interleaved, start_server, stop_server, tpch_database
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def main():
+    db_path = tpch_database()
+    direct_path = db_path.replace(".duckdb", "-direct.duckdb")
+    shutil.copyfile(db_path, direct_path)
+    with duckdb.connect(direct_path, read_only=True) as con:
+        upload = con.sql("SELECT * FROM lineitem").arrow()
+        upload = upload.read_all() if isinstance(upload, pa.RecordBatchReader) else upload
+
+    def in_process():
+        with duckdb.connect(":memory:") as con:
+            con.register("upload", upload)
+            con.execute("CREATE TABLE ingested AS SELECT * FROM upload")
+            return con.sql("SELECT count(*) FROM ingested").fetchone()[0]
+
+    proc, _, port = start_server(db_path)
+    uri = f"grpc://127.0.0.1:{port}"
+    try:
+        def via_adbc():
+            with flightsql.connect(uri, autocommit=True) as conn, conn.cursor() as cur:
+                return cur.adbc_ingest("ingested", upload, mode="replace")
+
+        with PeakRSS(proc.pid) as rss:
+            best = interleaved({"direct": in_process, "adbc": via_adbc})
+        direct_s, direct_rows = best["direct"]
+        adbc_s, adbc_rows = best["adbc"]
+        if isinstance(adbc_rows, str):
+            raise SystemExit(f"ADBC ingest failed: {adbc_rows}")
+        assert direct_rows == adbc_rows == upload.num_rows, (direct_rows, adbc_rows)
+        with flightsql.connect(uri, autocommit=True) as conn, conn.cursor() as cur:
+            cur.execute("SELECT count(*), sum(l_quantity)::DOUBLE FROM ingested")
+            count, quantity = cur.fetchone()
+        assert count == upload.num_rows
+        assert abs(quantity - pa.compute.sum(upload.column("l_quantity")).as_py()) < 1e-6 * quantity
+    finally:
+        stop_server(proc)
+
+    result = {
+        "benchmark": "flight_ingest", "table": "lineitem", "scale_factor": SCALE, "rows": upload.num_rows,
+        "bytes": upload.nbytes, "repeat": REPEAT,
+        "duckdb_in_process_create_table_s": round(direct_s, 3),
+        "tavana_adbc_ingest_s": round(adbc_s, 3),
+        "ratio_adbc_vs_in_process": round(adbc_s / direct_s, 2),
+        "server_peak_rss_mb": round(rss.peak_kb / 1024, 1),
+    }
+    out = ROOT / "bench" / "results" / "flight_ingest.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    import pyarrow.compute  # noqa: F401  (pa.compute)
+    main()
