@@ -1,3 +1,4 @@
+import Arrow
 import CDuckDB
 
 /// What kind of statement DuckDB parsed (`duckdb_statement_type`).
@@ -51,6 +52,26 @@ public final class PreparedStatement: @unchecked Sendable {
             defer { duckdb_destroy_logical_type(&owned) }
             return ColumnDescription(name: name, borrowing: t)
         }
+    }
+
+    /// The Arrow schema of the result, known before execution; nil when DuckDB cannot tell
+    /// yet (a column whose type depends on a parameter).
+    public func arrowSchema() throws -> Schema? {
+        connection.lock.lock()
+        defer { connection.lock.unlock() }
+        let count = Int(duckdb_prepared_statement_column_count(handle))
+        var types: [duckdb_logical_type?] = (0..<count).map { duckdb_prepared_statement_column_logical_type(handle, idx_t($0)) }
+        let names = (0..<count).map { i in
+            duckdb_prepared_statement_column_name(handle, idx_t(i)).map { takeString(UnsafeMutablePointer(mutating: $0)) } ?? ""
+        }
+        if types.contains(where: { $0 == nil || duckdb_get_type_id($0) == DUCKDB_TYPE_INVALID }) {
+            for i in types.indices { duckdb_destroy_logical_type(&types[i]) }
+            return nil
+        }
+        var options: duckdb_arrow_options?
+        duckdb_connection_get_arrow_options(connection.handle, &options)
+        defer { duckdb_destroy_arrow_options(&options) }
+        return try ArrowSchemaConversion.schema(types: &types, names: names, options: options)
     }
 
     /// Binds all parameters (1-based in SQL: `$1` is `values[0]`).

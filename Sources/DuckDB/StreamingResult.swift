@@ -80,22 +80,7 @@ public final class StreamingResult: @unchecked Sendable {
     public func arrowSchema() throws -> Schema {
         if let cachedArrowSchema { return cachedArrowSchema }
         var types: [duckdb_logical_type?] = (0..<columns.count).map { duckdb_column_logical_type(&result, idx_t($0)) }
-        defer { for i in types.indices { duckdb_destroy_logical_type(&types[i]) } }
-        let names = columns.map { strdup($0.name) }
-        defer { for n in names { free(n) } }
-        var cNames: [UnsafePointer<CChar>?] = names.map { UnsafePointer($0) }
-        var schema = ArrowSchema()
-        defer { tavana_arrow_schema_release(&schema) }
-        try types.withUnsafeMutableBufferPointer { typesPtr in
-            try cNames.withUnsafeMutableBufferPointer { namesPtr in
-                try withUnsafeMutablePointer(to: &schema) { schemaPtr in
-                    try check(duckdb_to_arrow_schema(
-                        arrowOptions, typesPtr.baseAddress, namesPtr.baseAddress, idx_t(columns.count),
-                        schemaPtr))
-                }
-            }
-        }
-        let imported = try withUnsafePointer(to: &schema) { try CDataImport.importSchema($0) }
+        let imported = try ArrowSchemaConversion.schema(types: &types, names: columns.map(\.name), options: arrowOptions)
         cachedArrowSchema = imported
         return imported
     }

@@ -552,12 +552,19 @@ struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtoc
         do {
             let statement = try await session.run { conn in try conn.prepare(query) }
             let id = HandleRegistry.newID()
-            let parameterTypes = try await session.run { _ in statement.parameterTypes }
+            let (parameterTypes, datasetSchema) = try await session.run { _ in
+                (statement.parameterTypes, try statement.arrowSchema())
+            }
             registry.addPrepared(PreparedHandle(id: id, session: session, ownsSession: owned, statement: statement, query: query))
             var result = Arrow_Flight_Protocol_Sql_ActionCreatePreparedStatementResult()
             result.preparedStatementHandle = Data(id.utf8)
             let parameterSchema = ArrowParameters.schema(for: parameterTypes)
             result.parameterSchema = Data(IPCStreamWriter(schema: parameterSchema).schemaMessage().encapsulated())
+            // The result schema when DuckDB knows it before execution (not when a column's
+            // type depends on a parameter); clients then learn it from the query's FlightInfo.
+            if let datasetSchema {
+                result.datasetSchema = Data(IPCStreamWriter(schema: datasetSchema).schemaMessage().encapsulated())
+            }
             return result
         } catch {
             if owned { session.close() }

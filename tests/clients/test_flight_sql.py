@@ -233,6 +233,59 @@ def test_prepared_query_with_many_parameter_rows(uri):
         assert cur.fetchall() == [(2,)]
 
 
+def _read_varint(buf: bytes, i: int) -> tuple[int, int]:
+    value, shift = 0, 0
+    while True:
+        b = buf[i]
+        i += 1
+        value |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            return value, i
+
+
+def _bytes_fields(buf: bytes) -> dict[int, bytes]:
+    """The length-delimited fields of a protobuf message (all these results have)."""
+    fields, i = {}, 0
+    while i < len(buf):
+        key, i = _read_varint(buf, i)
+        assert key & 7 == 2, f"field {key >> 3} is not length-delimited"
+        n, i = _read_varint(buf, i)
+        fields[key >> 3] = buf[i:i + n]
+        i += n
+    return fields
+
+
+def _any(name: str, body: bytes) -> bytes:
+    url = f"type.googleapis.com/arrow.flight.protocol.sql.{name}".encode()
+    return b"\x0a" + _varint(len(url)) + url + b"\x12" + _varint(len(body)) + body
+
+
+def test_create_prepared_statement_returns_dataset_and_parameter_schemas(uri):
+    client = flight.connect(uri)
+
+    def prepare(sql: str) -> dict[int, bytes]:
+        query = sql.encode()
+        request = _any("ActionCreatePreparedStatementRequest", b"\x0a" + _varint(len(query)) + query)
+        [result] = list(client.do_action(flight.Action("CreatePreparedStatement", request)))
+        fields = _bytes_fields(_bytes_fields(result.body.to_pybytes())[2])
+        close = _any("ActionClosePreparedStatementRequest", b"\x0a" + _varint(len(fields[1])) + fields[1])
+        list(client.do_action(flight.Action("ClosePreparedStatement", close)))
+        return fields
+
+    sql = "SELECT 1::INTEGER AS a, 'x' AS b, [1.5] AS c, {'k': DATE '2024-01-02'} AS d"
+    fields = prepare(sql)
+    executed = client.do_get(client.get_flight_info(flight.FlightDescriptor.for_command(sql.encode()))
+                             .endpoints[0].ticket).read_all().schema
+    assert pa.ipc.read_schema(pa.py_buffer(fields[2])) == executed
+    assert pa.ipc.read_schema(pa.py_buffer(fields[3])) == pa.schema([])
+    fields = prepare("SELECT ?::BIGINT + 1 AS n, ?::VARCHAR AS s")
+    assert pa.ipc.read_schema(pa.py_buffer(fields[2])) == pa.schema([("n", pa.int64()), ("s", pa.string())])
+    assert len(pa.ipc.read_schema(pa.py_buffer(fields[3]))) == 2
+    # A column typed only by its parameter: DuckDB cannot tell before binding.
+    assert 2 not in prepare("SELECT ? AS anything")
+
+
 def test_executemany_insert(uri):
     with adbc_driver_flightsql.dbapi.connect(uri, autocommit=True) as conn, conn.cursor() as cur:
         cur.execute("CREATE TABLE many (a INTEGER, b VARCHAR)")
