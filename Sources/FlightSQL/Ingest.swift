@@ -17,7 +17,7 @@ struct UploadedRows {
         var out = UploadedRows()
         func take(_ message: FlightData) throws {
             guard !message.dataHeader.isEmpty else { return }
-            switch try decoder.decode(metadata: [UInt8](message.dataHeader), body: [UInt8](message.dataBody)) {
+            switch try decoder.decode(metadata: Buffer(copying: message.dataHeader), body: Buffer(copying: message.dataBody)) {
             case .schema(let schema):
                 out.schema = schema
             case .recordBatch(let batch):
@@ -71,7 +71,7 @@ struct UploadStream {
 
     private mutating func decode(_ message: FlightData) throws -> IPCMessageDecoder.Decoded? {
         guard !message.dataHeader.isEmpty else { return nil }
-        return try decoder.decode(metadata: [UInt8](message.dataHeader), body: [UInt8](message.dataBody))
+        return try decoder.decode(metadata: Buffer(copying: message.dataHeader), body: Buffer(copying: message.dataBody))
     }
 }
 
