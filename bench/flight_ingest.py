@@ -34,7 +34,8 @@ def main():
             con.execute("CREATE TABLE ingested AS SELECT * FROM upload")
             return con.sql("SELECT count(*) FROM ingested").fetchone()[0]
 
-    proc, _, port = start_server(db_path)
+    # Both sides write into an in-memory database.
+    proc, _, port = start_server(":memory:")
     uri = f"grpc://127.0.0.1:{port}"
     try:
         def via_adbc():
