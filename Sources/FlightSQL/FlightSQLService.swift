@@ -181,18 +181,22 @@ struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtoc
         }
     }
 
-    /// Writes a running query's batches. One batch in flight: the next is pulled from DuckDB
-    /// only after this one was written (backpressure). The batch outlives its messages'
-    /// serialization, which happens inside `write`.
+    /// Writes a running query's batches. While one batch is written the next is converted
+    /// (DuckDB chunk → Arrow on the worker's threads), so the two overlap on separate cores;
+    /// no further batch is pulled until that write is done (backpressure, two batches at
+    /// most). The batch outlives its messages' serialization, which happens inside `write`.
     func stream(
         _ cursor: QueryCursor, with writer: inout IPCStreamWriter,
         to write: @Sendable (IPCMessage) async throws -> Void
     ) async throws {
-        while let batch = try await cursor.next() {
+        var current = try await cursor.next()
+        while let batch = current {
+            async let following = cursor.next()
             for message in try writer.messages(for: batch) {
                 try await write(message)
             }
             withExtendedLifetime(batch) {}
+            current = try await following
         }
     }
 
