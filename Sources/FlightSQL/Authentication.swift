@@ -15,8 +15,12 @@ public final class FlightAuthenticator: Sendable {
         self.tokens = TokenStore(lifetime: tokenLifetime)
     }
 
-    /// The token to hand back, or an UNAUTHENTICATED error.
+    /// The token to hand back and the user it belongs to, or an UNAUTHENTICATED error.
     func authenticate(_ header: String?) throws -> String {
+        try authenticatedCaller(header).token
+    }
+
+    func authenticatedCaller(_ header: String?) throws -> (token: String, user: String) {
         guard let header, let space = header.firstIndex(of: " ") else {
             throw RPCError(code: .unauthenticated, message: "authentication required (basic credentials or a bearer token)")
         }
@@ -32,12 +36,12 @@ public final class FlightAuthenticator: Sendable {
             guard verify(user, password) else {
                 throw RPCError(code: .unauthenticated, message: "password authentication failed for user \"\(user)\"")
             }
-            return tokens.issue(for: user)
+            return (tokens.issue(for: user), user)
         case "bearer":
-            guard tokens.isValid(value) else {
+            guard let user = tokens.user(of: value) else {
                 throw RPCError(code: .unauthenticated, message: "unknown or expired bearer token")
             }
-            return value
+            return (value, user)
         default:
             throw RPCError(code: .unauthenticated, message: "unsupported authorization scheme '\(scheme)'")
         }
@@ -64,8 +68,9 @@ final class TokenStore: @unchecked Sendable {
         return token
     }
 
-    func isValid(_ token: String) -> Bool {
-        lock.withLock { tokens[token].map { $0.expires > Date() } ?? false }
+    /// The user a valid token belongs to; nil if unknown or expired.
+    func user(of token: String) -> String? {
+        lock.withLock { tokens[token].flatMap { $0.expires > Date() ? $0.user : nil } }
     }
 }
 
@@ -79,12 +84,22 @@ struct FlightAuthInterceptor: ServerInterceptor {
         next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>
     ) async throws -> StreamingServerResponse<Output> {
         let header = request.metadata[stringValues: "authorization"].first(where: { _ in true })
-        let token = try authenticator.authenticate(header)
-        var response = try await next(request, context)
+        let (token, user) = try authenticator.authenticatedCaller(header)
+        // The handler's body runs in the response producer, after `next` returns: the
+        // caller's identity has to be set around both.
+        var response = try await FlightCaller.$user.withValue(user) { try await next(request, context) }
         if case .success(var contents) = response.accepted {
             contents.metadata.addString("Bearer \(token)", forKey: "authorization")
+            let producer = contents.producer
+            contents.producer = { writer in try await FlightCaller.$user.withValue(user) { try await producer(writer) } }
             response.accepted = .success(contents)
         }
         return response
     }
+}
+
+/// Who is calling, for the length of a Flight call: the authenticated user, or nil when the
+/// server trusts every caller.
+enum FlightCaller {
+    @TaskLocal static var user: String?
 }

@@ -371,10 +371,10 @@ struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtoc
                 try await response.write(updateResult(count))
             case .ingest(let ingest):
                 // ADBC's Flight SQL driver never sends a transaction id with an ingest, even
-                // with autocommit off; an ingest without one joins the transaction its own
-                // connection has open, if there is exactly one.
+                // with autocommit off; an ingest without one joins the transaction the same
+                // user has open over the same connection, if there is exactly one.
                 let transaction = transactionID(ingest.hasTransactionID ? ingest.transactionID : nil)
-                    ?? registry.soleTransaction(of: context.remotePeer)
+                    ?? registry.soleTransaction(of: context.remotePeer, user: FlightCaller.user)
                 logger.debug("ingest", metadata: [
                     "table": "\(ingest.table)", "temporary": "\(ingest.temporary)",
                     "transaction": "\(transaction ?? "none")",
@@ -507,7 +507,7 @@ struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtoc
             session.close()
             throw error
         }
-        return registry.addTransaction(session, peer: peer)
+        return registry.addTransaction(session, peer: peer, user: FlightCaller.user)
     }
 
     /// A client connection closed: the transactions it left open are rolled back (as a

@@ -87,8 +87,8 @@ final class HandleRegistry: @unchecked Sendable {
     private var pending: [String: PendingResult] = [:]
     private var prepared: [String: PreparedHandle] = [:]
     /// Open transactions (BeginTransaction): each owns a session until EndTransaction, and
-    /// remembers the connection (gRPC peer) that began it.
-    private var transactions: [String: (session: Session, peer: String)] = [:]
+    /// remembers the connection (gRPC peer) and the user that began it.
+    private var transactions: [String: (session: Session, peer: String, user: String?)] = [:]
     let ticketTTL: Duration
     let preparedIdleTTL: Duration
 
@@ -129,9 +129,9 @@ final class HandleRegistry: @unchecked Sendable {
         lock.withLock { prepared.removeValue(forKey: id) }
     }
 
-    func addTransaction(_ session: Session, peer: String) -> String {
+    func addTransaction(_ session: Session, peer: String, user: String?) -> String {
         let id = Self.newID()
-        lock.withLock { transactions[id] = (session, peer) }
+        lock.withLock { transactions[id] = (session, peer, user) }
         return id
     }
 
@@ -139,10 +139,10 @@ final class HandleRegistry: @unchecked Sendable {
 
     func removeTransaction(_ id: String) -> Session? { lock.withLock { transactions.removeValue(forKey: id)?.session } }
 
-    /// The transaction `peer` has open, when it has exactly one.
-    func soleTransaction(of peer: String) -> String? {
+    /// The transaction `user` has open over connection `peer`, when there is exactly one.
+    func soleTransaction(of peer: String, user: String?) -> String? {
         lock.withLock {
-            let ids = transactions.filter { $0.value.peer == peer }.map(\.key)
+            let ids = transactions.filter { $0.value.peer == peer && $0.value.user == user }.map(\.key)
             return ids.count == 1 ? ids[0] : nil
         }
     }

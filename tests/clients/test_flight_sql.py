@@ -605,6 +605,47 @@ def test_adbc_ingest_inside_a_transaction(uri):
         assert cur.fetchall() == [(3,)]
 
 
+def test_ingest_joins_only_the_same_users_transaction(tavana_bin):
+    """Over one connection (as through a proxy that pools connections), an ingest without a
+    transaction id joins a transaction only if the same user began it."""
+    with running_server(tavana_bin, "--auth-method", "scram-sha-256",
+                        config={"users": {"alice": "a-secret", "bob": "b-secret"}}, name="flightingestusers") as s:
+        client = flight.connect(f"grpc://{s.host}:{flight_port(s)}")
+        alice = flight.FlightCallOptions(headers=[client.authenticate_basic_token(b"alice", b"a-secret")])
+        bob = flight.FlightCallOptions(headers=[client.authenticate_basic_token(b"bob", b"b-secret")])
+
+        def begin(options) -> bytes:
+            [result] = list(client.do_action(flight.Action("BeginTransaction", _any("ActionBeginTransactionRequest", b"")), options))
+            return _bytes_fields(_bytes_fields(result.body.to_pybytes())[2])[1]
+
+        def rollback(txn: bytes, options):
+            body = b"\x0a" + _varint(len(txn)) + txn + b"\x10\x02"  # action = ROLLBACK
+            list(client.do_action(flight.Action("EndTransaction", _any("ActionEndTransactionRequest", body)), options))
+
+        def ingest(table: str, options):
+            name = table.encode()
+            create_or_fail = b"\x0a\x04\x08\x01\x10\x01"  # if_not_exist = CREATE, if_exists = FAIL
+            cmd = _any("CommandStatementIngest", create_or_fail + b"\x12" + _varint(len(name)) + name)
+            data = pa.table({"v": pa.array([1, 2], pa.int32())})
+            writer, reader = client.do_put(flight.FlightDescriptor.for_command(cmd), data.schema, options)
+            writer.write_table(data)
+            writer.done_writing()
+            reader.read()
+            writer.close()
+
+        def exists(table: str) -> bool:
+            sql = f"SELECT count(*) FROM duckdb_tables() WHERE table_name = '{table}'".encode()
+            info = client.get_flight_info(flight.FlightDescriptor.for_command(sql), bob)
+            return client.do_get(info.endpoints[0].ticket, bob).read_all().column(0)[0].as_py() == 1
+
+        txn = begin(alice)
+        ingest("bobs_rows", bob)        # bob's ingest commits on its own
+        ingest("alices_rows", alice)    # alice's joins her transaction
+        rollback(txn, alice)
+        assert exists("bobs_rows")
+        assert not exists("alices_rows")
+
+
 def test_transaction_of_a_vanished_client_is_rolled_back(fl_server, uri):
     """A client that exits mid-transaction (no EndTransaction) must not leave its transaction
     open: its uncommitted CREATE TABLE would block everyone else's."""
