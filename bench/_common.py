@@ -81,6 +81,16 @@ class PeakRSS:
         self._t.join()
 
 
+def write_result(name: str, result: dict):
+    """Writes bench/results/NAME.json and prints it."""
+    import json
+    import pathlib
+    out = pathlib.Path(__file__).resolve().parent / "results" / f"{name}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
 def interleaved(ways):
     """REPEAT rounds, each running every way once in turn: {name: (best seconds, last
     result)}. A way that raises is reported by its message (as the result) with no time."""

@@ -4,8 +4,6 @@ SQL door (ADBC and pyarrow.flight) and, in the same run, from in-process DuckDB
 the server's peak memory. Writes bench/results/flight_fetch.json.
 
 Run with `make bench` (release build). SCALE sets the TPC-H scale factor (default 1)."""
-import json
-import pathlib
 import shutil
 
 import adbc_driver_flightsql.dbapi as flightsql
@@ -13,9 +11,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.flight as flight
 
-from _common import REPEAT, SCALE, PeakRSS, interleaved, start_server, stop_server, tpch_database
+from _common import PeakRSS, REPEAT, SCALE, interleaved, start_server, stop_server, tpch_database, write_result
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 QUERY = "SELECT * FROM lineitem"
 
 
@@ -73,10 +70,7 @@ def main():
         "target_ratio": 1.2,
         "server_peak_rss_mb": round(rss.peak_kb / 1024, 1),
     }
-    out = ROOT / "bench" / "results" / "flight_fetch.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_result("flight_fetch", result)
 
 
 if __name__ == "__main__":

@@ -4,17 +4,14 @@ the same Arrow table, in interleaved rounds of one run; report times, the ratio 
 server's peak memory. Writes bench/results/flight_ingest.json.
 
 Run with `make bench` (release build). SCALE sets the TPC-H scale factor (default 1)."""
-import json
-import pathlib
 import shutil
 
 import adbc_driver_flightsql.dbapi as flightsql
 import duckdb
 import pyarrow as pa
 
-from _common import REPEAT, SCALE, PeakRSS, interleaved, start_server, stop_server, tpch_database
+from _common import PeakRSS, REPEAT, SCALE, interleaved, start_server, stop_server, tpch_database, write_result
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def main():
@@ -66,10 +63,7 @@ def main():
         "ratio_adbc_vs_in_process": round(adbc_s / direct_s, 2),
         "server_peak_rss_mb": round(rss.peak_kb / 1024, 1),
     }
-    out = ROOT / "bench" / "results" / "flight_ingest.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_result("flight_ingest", result)
 
 
 if __name__ == "__main__":

@@ -3,15 +3,12 @@
 the times, the ratios and the server's peak memory. Writes bench/results/pg_fetch.json.
 
 Run with `make bench` (release build). SCALE sets the TPC-H scale factor (default 1)."""
-import json
-import pathlib
 
 import duckdb
 import psycopg
 
-from _common import REPEAT, SCALE, PeakRSS, start_server, stop_server, timed, tpch_database
+from _common import PeakRSS, REPEAT, SCALE, start_server, stop_server, timed, tpch_database, write_result
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 QUERY = "SELECT * FROM lineitem"
 
 
@@ -51,10 +48,7 @@ def main():
         "ratio_text_vs_in_process": round(text_s / direct_s, 2),
         "server_peak_rss_mb": round(rss.peak_kb / 1024, 1),
     }
-    out = ROOT / "bench" / "results" / "pg_fetch.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_result("pg_fetch", result)
 
 
 if __name__ == "__main__":

@@ -9,35 +9,13 @@ import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
 
+from flight_proto import int_field, pack_any, string_field
 from tavana_server import running_server
 from test_flight_sql import flight_port
 
 pytest_plugins = ["tavana_server"]
 
-# -- a tiny protobuf encoder for the Flight SQL commands ---------------------------------------
-
-SQL_PACKAGE = "type.googleapis.com/arrow.flight.protocol.sql."
-
-
-def _varint(n: int) -> bytes:
-    n &= (1 << 64) - 1  # negative int32 values travel as 10-byte two's complement
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _string_field(number: int, value: str) -> bytes:
-    data = value.encode()
-    return _varint(number << 3 | 2) + _varint(len(data)) + data
-
-
-def _int_field(number: int, value: int) -> bytes:
-    return _varint(number << 3) + _varint(value)
-
+# -- Flight SQL commands, encoded by hand (flight_proto) ------------------------------------------
 
 def command(name: str, strings: dict[int, str] | None = None, ints: dict[int, int] | None = None,
             repeated: tuple[int, list[int]] | None = None) -> bytes:
@@ -46,15 +24,15 @@ def command(name: str, strings: dict[int, str] | None = None, ints: dict[int, in
     body = b""
     for number, value in sorted((strings or {}).items()):
         if value is not None:
-            body += _string_field(number, value)
+            body += string_field(number, value)
     for number, value in sorted((ints or {}).items()):
         if value is not None:
-            body += _int_field(number, value)
+            body += int_field(number, value)
     if repeated:
         number, values = repeated
         for value in values:
-            body += _int_field(number, value)
-    return _string_field(1, SQL_PACKAGE + name) + _varint(2 << 3 | 2) + _varint(len(body)) + body
+            body += int_field(number, value)
+    return pack_any(name, body)
 
 
 def fetch(client: flight.FlightClient, cmd: bytes) -> tuple[pa.Schema, pa.Table]:

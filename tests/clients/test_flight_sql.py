@@ -13,8 +13,9 @@ import pyarrow.compute  # noqa: F401  (pa.compute)
 import pyarrow.flight as flight
 import pytest
 
+from flight_proto import bytes_fields, pack_any, varint
 from tavana_server import running_server
-from test_arrow_ipc import COLUMNS, SETUP, all_types_query, duckdb_arrow
+from test_arrow_ipc import SETUP, all_types_query, duckdb_arrow
 
 pytest_plugins = ["tavana_server"]
 
@@ -233,43 +234,15 @@ def test_prepared_query_with_many_parameter_rows(uri):
         assert cur.fetchall() == [(2,)]
 
 
-def _read_varint(buf: bytes, i: int) -> tuple[int, int]:
-    value, shift = 0, 0
-    while True:
-        b = buf[i]
-        i += 1
-        value |= (b & 0x7F) << shift
-        shift += 7
-        if not b & 0x80:
-            return value, i
-
-
-def _bytes_fields(buf: bytes) -> dict[int, bytes]:
-    """The length-delimited fields of a protobuf message (all these results have)."""
-    fields, i = {}, 0
-    while i < len(buf):
-        key, i = _read_varint(buf, i)
-        assert key & 7 == 2, f"field {key >> 3} is not length-delimited"
-        n, i = _read_varint(buf, i)
-        fields[key >> 3] = buf[i:i + n]
-        i += n
-    return fields
-
-
-def _any(name: str, body: bytes) -> bytes:
-    url = f"type.googleapis.com/arrow.flight.protocol.sql.{name}".encode()
-    return b"\x0a" + _varint(len(url)) + url + b"\x12" + _varint(len(body)) + body
-
-
 def test_create_prepared_statement_returns_dataset_and_parameter_schemas(uri):
     client = flight.connect(uri)
 
     def prepare(sql: str) -> dict[int, bytes]:
         query = sql.encode()
-        request = _any("ActionCreatePreparedStatementRequest", b"\x0a" + _varint(len(query)) + query)
+        request = pack_any("ActionCreatePreparedStatementRequest", b"\x0a" + varint(len(query)) + query)
         [result] = list(client.do_action(flight.Action("CreatePreparedStatement", request)))
-        fields = _bytes_fields(_bytes_fields(result.body.to_pybytes())[2])
-        close = _any("ActionClosePreparedStatementRequest", b"\x0a" + _varint(len(fields[1])) + fields[1])
+        fields = bytes_fields(bytes_fields(result.body.to_pybytes())[2])
+        close = pack_any("ActionClosePreparedStatementRequest", b"\x0a" + varint(len(fields[1])) + fields[1])
         list(client.do_action(flight.Action("ClosePreparedStatement", close)))
         return fields
 
@@ -615,17 +588,17 @@ def test_ingest_joins_only_the_same_users_transaction(tavana_bin):
         bob = flight.FlightCallOptions(headers=[client.authenticate_basic_token(b"bob", b"b-secret")])
 
         def begin(options) -> bytes:
-            [result] = list(client.do_action(flight.Action("BeginTransaction", _any("ActionBeginTransactionRequest", b"")), options))
-            return _bytes_fields(_bytes_fields(result.body.to_pybytes())[2])[1]
+            [result] = list(client.do_action(flight.Action("BeginTransaction", pack_any("ActionBeginTransactionRequest", b"")), options))
+            return bytes_fields(bytes_fields(result.body.to_pybytes())[2])[1]
 
         def rollback(txn: bytes, options):
-            body = b"\x0a" + _varint(len(txn)) + txn + b"\x10\x02"  # action = ROLLBACK
-            list(client.do_action(flight.Action("EndTransaction", _any("ActionEndTransactionRequest", body)), options))
+            body = b"\x0a" + varint(len(txn)) + txn + b"\x10\x02"  # action = ROLLBACK
+            list(client.do_action(flight.Action("EndTransaction", pack_any("ActionEndTransactionRequest", body)), options))
 
         def ingest(table: str, options):
             name = table.encode()
             create_or_fail = b"\x0a\x04\x08\x01\x10\x01"  # if_not_exist = CREATE, if_exists = FAIL
-            cmd = _any("CommandStatementIngest", create_or_fail + b"\x12" + _varint(len(name)) + name)
+            cmd = pack_any("CommandStatementIngest", create_or_fail + b"\x12" + varint(len(name)) + name)
             data = pa.table({"v": pa.array([1, 2], pa.int32())})
             writer, reader = client.do_put(flight.FlightDescriptor.for_command(cmd), data.schema, options)
             writer.write_table(data)
@@ -674,21 +647,11 @@ def test_transaction_of_a_vanished_client_is_rolled_back(fl_server, uri):
         assert cur.fetchall() == [(0,)]
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
 def cancel_flight_info(client, info) -> int:
     """The CancelFlightInfo action (pyarrow has no wrapper for it): the request is
     `CancelFlightInfoRequest{info = 1}`, the result `CancelFlightInfoResult{status = 1}`."""
     payload = info.serialize()
-    request = b"\x0a" + _varint(len(payload)) + payload
+    request = b"\x0a" + varint(len(payload)) + payload
     results = list(client.do_action(flight.Action("CancelFlightInfo", request)))
     assert len(results) == 1
     body = results[0].body.to_pybytes()

@@ -6,7 +6,6 @@ import base64
 import hashlib
 import hmac
 import os
-import socket
 import ssl
 import struct
 import subprocess
