@@ -197,6 +197,50 @@ def test_pyarrow_errors_have_grpc_codes(uri):
     assert client.do_get(info.endpoints[0].ticket).read_all().column(0).to_pylist() == [2]
 
 
+def test_garbage_on_the_flight_port_leaves_the_server_serving(fl_server, uri):
+    """Raw bytes that are not HTTP/2, or HTTP/2 with broken frames (split PINGs, oversized
+    and truncated frames): each connection is dropped, the server keeps answering."""
+    import random
+    import socket
+    import struct
+
+    preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+    def frame(type_: int, flags: int, stream: int, payload: bytes, length: int | None = None) -> bytes:
+        n = len(payload) if length is None else length
+        return struct.pack(">I", n)[1:] + bytes([type_, flags]) + struct.pack(">I", stream) + payload
+
+    settings = frame(4, 0, 0, b"")
+    rng = random.Random(7)
+    attempts = [
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        bytes(rng.randrange(256) for _ in range(4096)),
+        preface + settings + frame(6, 0, 0, b"\x00" * 8) * 500,            # a PING flood, nothing flowing
+        preface + settings + frame(6, 0, 0, b"\x01\x02\x03"),             # PING of the wrong length
+        preface + settings + frame(6, 0, 3, b"\x00" * 8),                  # PING on a stream
+        preface + settings + frame(0, 0, 1, b"", length=1 << 24),           # DATA longer than allowed
+        preface + settings + frame(1, 4, 1, b"\xff" * 40),                  # undecodable HEADERS
+        preface + frame(6, 0, 0, b"\x00" * 8)[:12],                        # a PING cut short
+    ]
+    for attempt in attempts:
+        with socket.create_connection((fl_server.host, fl_server.flight_port), timeout=5) as sock:
+            try:
+                # Byte by byte for some, so frames arrive split at every point.
+                if len(attempt) < 200:
+                    for b in attempt:
+                        sock.sendall(bytes([b]))
+                else:
+                    sock.sendall(attempt)
+                sock.shutdown(socket.SHUT_WR)
+                while sock.recv(65536):
+                    pass
+            except OSError:
+                pass  # the server may reset the connection: that is the point
+    client = flight.connect(uri)
+    info = client.get_flight_info(flight.FlightDescriptor.for_command(b"SELECT 42"))
+    assert client.do_get(info.endpoints[0].ticket).read_all().column(0).to_pylist() == [42]
+
+
 def test_malformed_do_put_is_rejected(uri):
     client = flight.connect(uri)
     schema = pa.schema([("a", pa.int64())])
