@@ -181,21 +181,25 @@ struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtoc
         }
     }
 
-    /// Writes a running query's batches. While one batch is written the next is converted
-    /// (DuckDB chunk → Arrow on the worker's threads), so the two overlap on separate cores;
-    /// no further batch is pulled until that write is done (backpressure, two batches at
-    /// most). The batch outlives its messages' serialization, which happens inside `write`.
+    /// Writes a running query's batches, joined by `BatchCoalescer`. While one batch is
+    /// written the next is pulled and joined (DuckDB chunk → Arrow on the worker's threads),
+    /// so the two overlap on separate cores; nothing further is pulled until that write is
+    /// done (backpressure: two batches at most). A batch outlives its messages'
+    /// serialization, which happens inside `write`.
     func stream(
         _ cursor: QueryCursor, with writer: inout IPCStreamWriter,
         to write: @Sendable (IPCMessage) async throws -> Void
     ) async throws {
-        var current = try await cursor.next()
-        while let batch = current {
-            async let following = cursor.next()
-            for message in try writer.messages(for: batch) {
-                try await write(message)
+        let batches = BatchCoalescer(cursor)
+        var current = try await batches.next()
+        while !current.isEmpty {
+            async let following = batches.next()
+            for batch in current {
+                for message in try writer.messages(for: batch) {
+                    try await write(message)
+                }
             }
-            withExtendedLifetime(batch) {}
+            withExtendedLifetime(current) {}
             current = try await following
         }
     }

@@ -66,6 +66,12 @@ public final class OwnedBytes: @unchecked Sendable {
         }
     }
 
+    /// `count` bytes for the caller to fill before anyone reads them.
+    public init(uninitialized count: Int) {
+        self.count = count
+        pointer = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1), alignment: 64)
+    }
+
     public init(zeroed count: Int) {
         self.count = count
         pointer = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1), alignment: 64)
