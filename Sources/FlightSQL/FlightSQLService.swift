@@ -144,7 +144,11 @@ struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtoc
                 throw logged(error, "DoGet")
             }
         }
-        defer { pending.release() }
+        registry.setStreaming(id, pending)
+        defer {
+            registry.setStreaming(id, nil)
+            pending.release()
+        }
         do {
             try await withTaskCancellationHandler {
                 var writer = IPCStreamWriter(schema: pending.schema)
@@ -544,14 +548,23 @@ struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtoc
         try await session.run { try $0.execute(sql) }
     }
 
-    /// Cancels the query behind a FlightInfo's ticket: interrupts it and drops the ticket.
-    /// Returns false when the ticket is unknown (already fetched, finished or expired).
+    /// Cancels the query behind a FlightInfo's ticket: interrupts it and drops the ticket, or
+    /// interrupts the DoGet streaming it. Returns false when the ticket is unknown (fetched
+    /// to the end, or expired).
     func cancel(_ info: Arrow_Flight_Protocol_FlightInfo) -> Bool {
         guard let ticket = info.endpoint.first?.ticket.ticket else { return false }
-        guard let pending = registry.takePending(ticketID(ticket)) else { return false }
-        pending.session?.cancel()
-        pending.release()
-        return true
+        let id = ticketID(ticket)
+        if let pending = registry.takePending(id) {
+            pending.session?.cancel()
+            pending.release()
+            return true
+        }
+        // Being streamed by a DoGet: interrupting the query ends that stream with CANCELLED.
+        if let streaming = registry.streamingResult(id), let session = streaming.session {
+            session.cancel()
+            return true
+        }
+        return false
     }
 
     func createPrepared(_ query: String, transaction: String? = nil) async throws -> Arrow_Flight_Protocol_Sql_ActionCreatePreparedStatementResult {

@@ -86,6 +86,8 @@ final class HandleRegistry: @unchecked Sendable {
     private let lock = NSLock()
     private var pending: [String: PendingResult] = [:]
     private var prepared: [String: PreparedHandle] = [:]
+    /// Results a DoGet is streaming now, by ticket id (CancelFlightInfo reaches them here).
+    private var streaming: [String: PendingResult] = [:]
     /// Open transactions (BeginTransaction): each owns a session until EndTransaction, and
     /// remembers the connection (gRPC peer) and the user that began it.
     private var transactions: [String: (session: Session, peer: String, user: String?)] = [:]
@@ -109,6 +111,13 @@ final class HandleRegistry: @unchecked Sendable {
     func putBack(_ id: String, _ result: PendingResult) {
         lock.withLock { pending[id] = result }
     }
+
+    /// DoGet started (`result`) or finished (nil) streaming the ticket `id`.
+    func setStreaming(_ id: String, _ result: PendingResult?) {
+        lock.withLock { streaming[id] = result }
+    }
+
+    func streamingResult(_ id: String) -> PendingResult? { lock.withLock { streaming[id] } }
 
     /// Removes and returns the pending result; a ticket is good for one `DoGet`.
     func takePending(_ id: String) -> PendingResult? {

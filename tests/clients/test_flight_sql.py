@@ -735,6 +735,25 @@ def test_cancel_flight_info_interrupts_the_query(uri):
     assert client.do_get(info.endpoints[0].ticket).read_all().column(0).to_pylist() == [3]
 
 
+def test_cancel_flight_info_stops_a_running_do_get(uri):
+    """CancelFlightInfo while a DoGet streams an endless result: the stream ends with
+    CANCELLED after what was already in flight, instead of running on."""
+    client = flight.connect(uri)
+    info = client.get_flight_info(flight.FlightDescriptor.for_command(
+        b"SELECT x, md5(x::VARCHAR) AS h FROM range(100000000000) t(x)"))
+    reader = client.do_get(info.endpoints[0].ticket)
+    for _ in range(3):
+        reader.read_chunk()
+    assert cancel_flight_info(flight.connect(uri), info) == CANCELLED
+    started = time.monotonic()
+    with pytest.raises(flight.FlightCancelledError):
+        while True:
+            reader.read_chunk()
+            assert time.monotonic() - started < 30, "the stream did not stop"
+    info = client.get_flight_info(flight.FlightDescriptor.for_command(b"SELECT 5"))
+    assert client.do_get(info.endpoints[0].ticket).read_all().column(0).to_pylist() == [5]
+
+
 def test_cancelled_get_flight_info_stops_the_query(uri):
     """A client that gives up on GetFlightInfo (deadline) interrupts the query behind it."""
     client = flight.connect(uri)
