@@ -442,7 +442,8 @@ struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtoc
     func parameterRows(
         first: FlightData, rest: inout RPCAsyncSequence<FlightData, any Error>.AsyncIterator
     ) async throws -> [[DuckDBValue]] {
-        try await UploadedRows.read(first: first, rest: &rest).rows
+        var upload = UploadStream(first: first)
+        return try await upload.parameterRows(from: &rest)
     }
 
     // MARK: - Actions

@@ -4,36 +4,8 @@ import Foundation
 import GRPCCore
 import Scheduler
 
-/// An Arrow IPC stream carried by DoPut's FlightData messages, decoded into rows of values
-/// (prepared-statement parameters: a few rows).
-struct UploadedRows {
-    var schema: Schema?
-    var rows: [[DuckDBValue]] = []
-
-    static func read(
-        first: FlightData, rest: inout RPCAsyncSequence<FlightData, any Error>.AsyncIterator
-    ) async throws -> UploadedRows {
-        var decoder = IPCMessageDecoder()
-        var out = UploadedRows()
-        func take(_ message: FlightData) throws {
-            guard !message.dataHeader.isEmpty else { return }
-            switch try decoder.decode(metadata: Buffer(copying: message.dataHeader), body: Buffer(copying: message.dataBody)) {
-            case .schema(let schema):
-                out.schema = schema
-            case .recordBatch(let batch):
-                out.rows += try ArrowParameters.rows(of: batch)
-            default:
-                break
-            }
-        }
-        try take(first)
-        while let message = try await rest.next() { try take(message) }
-        if out.schema == nil { out.schema = decoder.schema }
-        return out
-    }
-}
-
-/// The Arrow IPC stream of an ingest's DoPut, read one message at a time as it arrives.
+/// The Arrow IPC stream of a DoPut (an ingest's rows, a prepared statement's parameters),
+/// read one message at a time as it arrives.
 struct UploadStream {
     private var decoder = IPCMessageDecoder()
     private var first: FlightData?
@@ -57,6 +29,15 @@ struct UploadStream {
             if case .recordBatch(let batch)? = try decode(message) { return batch }
         }
         return nil
+    }
+
+    /// The rest of the stream as rows of values (prepared-statement parameters: a few rows).
+    mutating func parameterRows(from rest: inout RPCAsyncSequence<FlightData, any Error>.AsyncIterator) async throws -> [[DuckDBValue]] {
+        var rows: [[DuckDBValue]] = []
+        while let batch = try await nextBatch(from: &rest) {
+            rows += try ArrowParameters.rows(of: batch)
+        }
+        return rows
     }
 
     private mutating func nextMessage(
@@ -119,34 +100,33 @@ enum Ingest {
         let ownTransaction = transaction == nil
         defer { if ownTransaction { session.close() } }
         // An ingest is a query as far as admission goes: it holds a slot while it runs.
-        let slot = try await session.startQuery { conn in
-            if ownTransaction { _ = try conn.execute("BEGIN TRANSACTION") }
+        return try await session.withSlot {
+            try await session.run { conn in
+                if ownTransaction { _ = try conn.execute("BEGIN TRANSACTION") }
+                do {
+                    try prepareTable(conn, target: target, create: create, options: options)
+                } catch {
+                    if ownTransaction { _ = try? conn.execute("ROLLBACK") }
+                    throw error
+                }
+            }
             do {
-                try prepareTable(conn, target: target, create: create, options: options)
+                let appender = try await session.run { conn in
+                    try ArrowAppender(connection: conn, catalog: target.catalog, schema: target.schema,
+                                      table: target.table, arrowSchema: schema)
+                }
+                while let batch = try await upload.nextBatch(from: &rest) {
+                    try await session.run { _ in try appender.append(batch) }
+                }
+                try await session.run { conn in
+                    try appender.close()
+                    if ownTransaction { _ = try conn.execute("COMMIT") }
+                }
+                return Int64(appender.rowsAppended)
             } catch {
-                if ownTransaction { _ = try? conn.execute("ROLLBACK") }
+                if ownTransaction { _ = try? await session.run { conn in try conn.execute("ROLLBACK") } }
                 throw error
             }
-            return try conn.query("SELECT 1")
-        }
-        defer { slot.close() }
-        while try await slot.next() != nil {}
-        do {
-            let appender = try await session.run { conn in
-                try ArrowAppender(connection: conn, catalog: target.catalog, schema: target.schema,
-                                  table: target.table, arrowSchema: schema)
-            }
-            while let batch = try await upload.nextBatch(from: &rest) {
-                try await session.run { _ in try appender.append(batch) }
-            }
-            try await session.run { conn in
-                try appender.close()
-                if ownTransaction { _ = try conn.execute("COMMIT") }
-            }
-            return Int64(appender.rowsAppended)
-        } catch {
-            if ownTransaction { _ = try? await session.run { conn in try conn.execute("ROLLBACK") } }
-            throw error
         }
     }
 

@@ -70,6 +70,23 @@ public final class Session: @unchecked Sendable {
         }
     }
 
+    /// Runs `body` holding a query slot (waiting in the queue like a query), for work that is
+    /// a query as far as admission goes but not one streaming result (a bulk ingest).
+    public func withSlot<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        let ticket = AdmissionTicket()
+        lock.withLock { currentTicket = ticket }
+        let lease: SlotLease
+        do {
+            lease = try await admission.acquire(ticket)
+        } catch {
+            lock.withLock { currentTicket = nil }
+            throw error
+        }
+        lock.withLock { currentTicket = nil }
+        defer { lease.release() }
+        return try await body()
+    }
+
     /// Gives a suspended cursor a slot again (waiting in the queue like a new query).
     public func resume(_ cursor: QueryCursor) async throws {
         guard cursor.isSuspended else { return }
