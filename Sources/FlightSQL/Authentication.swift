@@ -16,11 +16,7 @@ public final class FlightAuthenticator: Sendable {
     }
 
     /// The token to hand back and the user it belongs to, or an UNAUTHENTICATED error.
-    func authenticate(_ header: String?) throws -> String {
-        try authenticatedCaller(header).token
-    }
-
-    func authenticatedCaller(_ header: String?) throws -> (token: String, user: String) {
+    func authenticate(_ header: String?) throws -> (token: String, user: String) {
         guard let header, let space = header.firstIndex(of: " ") else {
             throw RPCError(code: .unauthenticated, message: "authentication required (basic credentials or a bearer token)")
         }
@@ -84,7 +80,7 @@ struct FlightAuthInterceptor: ServerInterceptor {
         next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>
     ) async throws -> StreamingServerResponse<Output> {
         let header = request.metadata[stringValues: "authorization"].first(where: { _ in true })
-        let (token, user) = try authenticator.authenticatedCaller(header)
+        let (token, user) = try authenticator.authenticate(header)
         // The handler's body runs in the response producer, after `next` returns: the
         // caller's identity has to be set around both.
         var response = try await FlightCaller.$user.withValue(user) { try await next(request, context) }

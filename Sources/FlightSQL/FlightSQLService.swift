@@ -453,49 +453,46 @@ struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtoc
         response: RPCWriter<Arrow_Flight_Protocol_Result>,
         context: ServerContext
     ) async throws {
+        // Flight SQL's actions carry Any-packed messages both ways; CancelFlightInfo (from
+        // Flight itself) carries plain ones.
+        func unpacked<M: SwiftProtobuf.Message>(_: M.Type) throws -> M {
+            try M(unpackingAny: Google_Protobuf_Any(serializedBytes: request.body))
+        }
+        func reply(_ body: Data) async throws {
+            var out = Arrow_Flight_Protocol_Result()
+            out.body = body
+            try await response.write(out)
+        }
         do {
             switch request.type {
             case "CreatePreparedStatement":
-                let any = try Google_Protobuf_Any(serializedBytes: request.body)
-                let req = try Arrow_Flight_Protocol_Sql_ActionCreatePreparedStatementRequest(unpackingAny: any)
+                let req = try unpacked(Arrow_Flight_Protocol_Sql_ActionCreatePreparedStatementRequest.self)
                 let result = try await createPrepared(req.query, transaction: transactionID(req.hasTransactionID ? req.transactionID : nil))
-                var out = Arrow_Flight_Protocol_Result()
-                out.body = try packAny(result)
-                try await response.write(out)
+                try await reply(try packAny(result))
             case "ClosePreparedStatement":
-                let any = try Google_Protobuf_Any(serializedBytes: request.body)
-                let req = try Arrow_Flight_Protocol_Sql_ActionClosePreparedStatementRequest(unpackingAny: any)
+                let req = try unpacked(Arrow_Flight_Protocol_Sql_ActionClosePreparedStatementRequest.self)
                 let id = String(decoding: req.preparedStatementHandle, as: UTF8.self)
                 registry.removePrepared(id)?.close()
             case "BeginTransaction":
-                let any = try Google_Protobuf_Any(serializedBytes: request.body)
-                _ = try Arrow_Flight_Protocol_Sql_ActionBeginTransactionRequest(unpackingAny: any)
+                _ = try unpacked(Arrow_Flight_Protocol_Sql_ActionBeginTransactionRequest.self)
                 var result = Arrow_Flight_Protocol_Sql_ActionBeginTransactionResult()
                 result.transactionID = Data(try await beginTransaction(peer: context.remotePeer).utf8)
-                var out = Arrow_Flight_Protocol_Result()
-                out.body = try packAny(result)
-                try await response.write(out)
+                try await reply(try packAny(result))
             case "EndTransaction":
-                let any = try Google_Protobuf_Any(serializedBytes: request.body)
-                let req = try Arrow_Flight_Protocol_Sql_ActionEndTransactionRequest(unpackingAny: any)
+                let req = try unpacked(Arrow_Flight_Protocol_Sql_ActionEndTransactionRequest.self)
                 try await endTransaction(String(decoding: req.transactionID, as: UTF8.self), req.action)
             case "CancelFlightInfo":
                 let req = try Arrow_Flight_Protocol_CancelFlightInfoRequest(serializedBytes: request.body)
                 var result = Arrow_Flight_Protocol_CancelFlightInfoResult()
                 result.status = cancel(req.info) ? .cancelled : .notCancellable
-                var out = Arrow_Flight_Protocol_Result()
-                out.body = try result.serializedData()
-                try await response.write(out)
+                try await reply(try result.serializedData())
             case "CancelQuery":
                 // The older Flight SQL action: an Any-packed request holding a serialized FlightInfo.
-                let any = try Google_Protobuf_Any(serializedBytes: request.body)
-                let req = try Arrow_Flight_Protocol_Sql_ActionCancelQueryRequest(unpackingAny: any)
+                let req = try unpacked(Arrow_Flight_Protocol_Sql_ActionCancelQueryRequest.self)
                 let info = try Arrow_Flight_Protocol_FlightInfo(serializedBytes: req.info)
                 var result = Arrow_Flight_Protocol_Sql_ActionCancelQueryResult()
                 result.result = cancel(info) ? .cancelled : .notCancellable
-                var out = Arrow_Flight_Protocol_Result()
-                out.body = try packAny(result)
-                try await response.write(out)
+                try await reply(try packAny(result))
             default:
                 throw RPCError(code: .unimplemented, message: "unknown action '\(request.type)'")
             }

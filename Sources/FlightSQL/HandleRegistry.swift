@@ -165,11 +165,6 @@ final class HandleRegistry: @unchecked Sendable {
         }
     }
 
-    /// The pending result a FlightInfo's ticket names, without taking it (for cancel).
-    func pendingResult(_ id: String) -> PendingResult? { lock.withLock { pending[id] } }
-
-    var counts: (pending: Int, prepared: Int) { lock.withLock { (pending.count, prepared.count) } }
-
     /// Drops tickets nobody fetched and prepared statements nobody used for too long.
     func expire(now: ContinuousClock.Instant = .now) {
         let (oldTickets, oldPrepared): ([PendingResult], [PreparedHandle]) = lock.withLock {
