@@ -15,7 +15,15 @@ let duckdbHome: String = {
 }()
 let duckdbLibDir = "\(duckdbHome)/lib"
 
+// `make fuzz` sets TAVANA_FUZZ=1 (in a build folder of its own): Tavana's own modules are
+// then compiled with libFuzzer's coverage instrumentation and AddressSanitizer, and with
+// testing enabled so that the fuzz targets reach internal entry points. Dependencies are
+// built as usual.
+let fuzzing = ProcessInfo.processInfo.environment["TAVANA_FUZZ"] == "1"
+let sanitizers = "-sanitize=fuzzer,address"
+
 let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
+    + (fuzzing ? [.unsafeFlags([sanitizers, "-enable-testing"])] : [])
 
 let package = Package(
     name: "tavana",
@@ -56,6 +64,7 @@ let package = Package(
             name: "Worker",
             dependencies: [
                 "DuckDB", "Arrow",
+                .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -75,7 +84,7 @@ let package = Package(
         .target(
             name: "PostgresWire",
             dependencies: [
-                "Scheduler", "DuckDB", "Arrow",
+                "Scheduler", "Worker", "DuckDB", "Arrow",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -87,7 +96,7 @@ let package = Package(
         .target(
             name: "FlightSQL",
             dependencies: [
-                "Scheduler", "DuckDB", "Arrow",
+                "Scheduler", "Worker", "DuckDB", "Arrow",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
@@ -144,6 +153,25 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "SchedulerTests", dependencies: ["Scheduler", "Worker", "DuckDB"], swiftSettings: strict),
+        .testTarget(name: "WorkerTests", dependencies: ["Worker", "DuckDB"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )
+
+if fuzzing {
+    package.products.append(.executable(name: "tavana-fuzz", targets: ["TavanaFuzz"]))
+    package.targets += [
+        .target(name: "CFuzzDriver", path: "fuzz/Sources/CFuzzDriver"),
+        .executableTarget(
+            name: "TavanaFuzz",
+            dependencies: [
+                "CFuzzDriver", "PostgresWire", "FlightSQL", "Worker", "DuckDB", "Arrow",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            path: "fuzz/Sources/TavanaFuzz",
+            swiftSettings: strict,
+            linkerSettings: [.unsafeFlags([sanitizers])]
+        ),
+    ]
+}

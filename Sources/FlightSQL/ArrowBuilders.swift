@@ -106,6 +106,12 @@ enum ParameterError: Error, CustomStringConvertible {
     }
 }
 
+/// Floored division: the day of a negative millisecond count is the one before.
+private func floorDivMod(_ a: Int64, _ b: Int64) -> (Int64, Int64) {
+    let (q, r) = a.quotientAndRemainder(dividingBy: b)
+    return r < 0 ? (q - 1, r + b) : (q, r)
+}
+
 /// Converts Arrow parameter values (from `DoPut`) into values DuckDB can bind.
 enum ArrowParameters {
     static func rows(of batch: RecordBatch) throws -> [[DuckDBValue]] {
@@ -119,13 +125,18 @@ enum ArrowParameters {
         return rows
     }
 
-    static func micros(_ v: Int64, _ unit: ArrowType.TimeUnit) -> Int64 {
+    /// Microseconds of a time or timestamp value; values the client sent beyond what
+    /// microseconds in an Int64 hold are refused (they would otherwise wrap).
+    static func micros(_ v: Int64, _ unit: ArrowType.TimeUnit, field: Field) throws -> Int64 {
+        let (result, overflow): (Int64, Bool)
         switch unit {
-        case .second: return v &* 1_000_000
-        case .millisecond: return v &* 1000
-        case .microsecond: return v
-        case .nanosecond: return v / 1000
+        case .second: (result, overflow) = v.multipliedReportingOverflow(by: 1_000_000)
+        case .millisecond: (result, overflow) = v.multipliedReportingOverflow(by: 1000)
+        case .microsecond: (result, overflow) = (v, false)
+        case .nanosecond: (result, overflow) = (v / 1000, false)
         }
+        guard !overflow else { throw ParameterError.unsupported("parameter '\(field.name)': \(v) \(unit)s is out of range") }
+        return result
     }
 
     static func value(_ a: ArrayData, _ i: Int, field: Field) throws -> DuckDBValue {
@@ -151,15 +162,20 @@ enum ArrowParameters {
         case .binary, .largeBinary: return .blob(Array(a.bytes(i)))
         case .fixedSizeBinary: return .blob(Array(a.fixedBytes(i)))
         case .date32: return .date(a.value(i))
-        case .date64: return .date(Int32(a.value(i, as: Int64.self) / 86_400_000))
-        case .time32(let unit): return .time(micros(Int64(a.value(i, as: Int32.self)), unit))
-        case .time64(let unit): return .time(micros(a.value(i, as: Int64.self), unit))
+        case .date64:
+            let ms = a.value(i, as: Int64.self)
+            guard let days = Int32(exactly: floorDivMod(ms, 86_400_000).0) else {
+                throw ParameterError.unsupported("parameter '\(field.name)': date64 \(ms) is out of range")
+            }
+            return .date(days)
+        case .time32(let unit): return .time(try micros(Int64(a.value(i, as: Int32.self)), unit, field: field))
+        case .time64(let unit): return .time(try micros(a.value(i, as: Int64.self), unit, field: field))
         case .timestamp(let unit, let tz):
-            let us = micros(a.value(i, as: Int64.self), unit)
+            let us = try micros(a.value(i, as: Int64.self), unit, field: field)
             return tz == nil ? .timestamp(us) : .timestampTZ(us)
-        case .decimal(let precision, let scale, 128) where precision <= 38 && scale >= 0:
+        case .decimal(let precision, let scale, 128) where precision <= 38 && scale >= 0 && scale <= precision:
             return .decimal(unscaled: a.value(i, as: Int128.self), width: UInt8(precision), scale: UInt8(scale))
-        case .decimal(let precision, let scale, 64) where precision <= 18 && scale >= 0:
+        case .decimal(let precision, let scale, 64) where precision <= 18 && scale >= 0 && scale <= precision:
             return .decimal(unscaled: Int128(a.value(i, as: Int64.self)), width: UInt8(precision), scale: UInt8(scale))
         case .interval(.monthDayNano):
             let b = a.fixedBytes(i)

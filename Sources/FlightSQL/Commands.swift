@@ -4,6 +4,7 @@ import Foundation
 import GRPCCore
 import Scheduler
 import SwiftProtobuf
+import Worker
 
 typealias FlightData = Arrow_Flight_Protocol_FlightData
 
@@ -134,6 +135,10 @@ func rpcError(_ error: any Error) -> RPCError {
         return RPCError(code: .invalidArgument, message: "invalid Arrow data: \(e)")
     case let e as SwiftProtobuf.BinaryDecodingError:
         return RPCError(code: .invalidArgument, message: "malformed protobuf message: \(e)")
+    case let e as SwiftProtobuf.AnyUnpackError:
+        return RPCError(code: .invalidArgument, message: "malformed protobuf Any: \(e)")
+    case let e as StatementScreen.Rejection:
+        return RPCError(code: .invalidArgument, message: e.description)
     default:
         return RPCError(code: .internalError, message: "\(error)")
     }

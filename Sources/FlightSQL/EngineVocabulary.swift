@@ -25,7 +25,7 @@ struct EngineVocabulary: Sendable {
     /// The vocabulary, read through a session of `scheduler` the first time.
     static func shared(_ scheduler: Scheduler) async throws -> EngineVocabulary {
         if let known = cache.withLock({ $0 }) { return known }
-        let session = try await scheduler.openSession()
+        let session = try await scheduler.openSession(user: FlightCaller.user ?? "")
         defer { session.close() }
         let loaded = try await session.run { conn in try load(conn) }
         // Two first requests may both load; they read the same catalog, so either may win.

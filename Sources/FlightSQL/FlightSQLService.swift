@@ -130,7 +130,7 @@ struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtoc
         context: ServerContext,
         write: @escaping @Sendable (IPCMessage) async throws -> Void
     ) async throws {
-        let id = ticketID(request.ticket)
+        let id = Self.ticketID(request.ticket)
         guard let pending = registry.takePending(id) else {
             throw RPCError(code: .notFound, message: "unknown or expired ticket (a ticket is good for one DoGet within \(registry.ticketTTL))")
         }
@@ -210,7 +210,7 @@ struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtoc
 
     /// The registry id a ticket names: our tickets are Any-packed `TicketStatementQuery`s;
     /// plain bytes are accepted as the id itself.
-    func ticketID(_ ticket: Data) -> String {
+    static func ticketID(_ ticket: Data) -> String {
         if let any = try? Google_Protobuf_Any(serializedBytes: ticket),
            any.isA(Arrow_Flight_Protocol_Sql_TicketStatementQuery.self),
            let t = try? Arrow_Flight_Protocol_Sql_TicketStatementQuery(unpackingAny: any) {
@@ -277,7 +277,7 @@ struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtoc
             return PendingResult(schema: batch.schema, source: .batches([batch]), session: nil, ownsSession: false,
                                  ttl: registry.ticketTTL)
         case .tables(let request) where request.includeSchema:
-            let session = try await scheduler.openSession()
+            let session = try await scheduler.openSession(user: FlightCaller.user ?? "")
             defer { session.close() }
             let batch = try await Metadata.tablesWithSchemas(request, session: session)
             return PendingResult(schema: batch.schema, source: .batches([batch]), session: nil, ownsSession: false,
@@ -298,7 +298,7 @@ struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtoc
     /// The transaction's session, or a new one (which the caller then owns).
     func session(for transaction: String?) async throws -> Session {
         if let transaction { return try transactionSession(transaction) }
-        return try await scheduler.openSession()
+        return try await scheduler.openSession(user: FlightCaller.user ?? "")
     }
 
     /// The session of an open transaction.
@@ -317,7 +317,7 @@ struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtoc
         let owned = transaction == nil
         let session = try await session(for: transaction)
         do {
-            let statement = try await session.run { conn in try conn.prepare(sql) }
+            let statement = try await session.prepare(sql)
             // A client that gives up on GetFlightInfo (deadline, cancel) stops the query.
             let cursor = try await withTaskCancellationHandler {
                 try await session.startQuery { _ in
@@ -412,7 +412,7 @@ struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtoc
         let owned = transaction == nil
         let session = try await session(for: transaction)
         defer { if owned { session.close() } }
-        let statement = try await session.run { conn in try conn.prepare(sql) }
+        let statement = try await session.prepare(sql)
         return try await withTaskCancellationHandler {
             let cursor = try await session.startQuery { _ in try statement.execute() }
             defer { cursor.close() }
@@ -453,48 +453,33 @@ struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtoc
         response: RPCWriter<Arrow_Flight_Protocol_Result>,
         context: ServerContext
     ) async throws {
-        // Flight SQL's actions carry Any-packed messages both ways; CancelFlightInfo (from
-        // Flight itself) carries plain ones.
-        func unpacked<M: SwiftProtobuf.Message>(_: M.Type) throws -> M {
-            try M(unpackingAny: Google_Protobuf_Any(serializedBytes: request.body))
-        }
         func reply(_ body: Data) async throws {
             var out = Arrow_Flight_Protocol_Result()
             out.body = body
             try await response.write(out)
         }
         do {
-            switch request.type {
-            case "CreatePreparedStatement":
-                let req = try unpacked(Arrow_Flight_Protocol_Sql_ActionCreatePreparedStatementRequest.self)
+            switch try ActionRequest.decode(type: request.type, body: request.body) {
+            case .createPreparedStatement(let req):
                 let result = try await createPrepared(req.query, transaction: transactionID(req.hasTransactionID ? req.transactionID : nil))
                 try await reply(try packAny(result))
-            case "ClosePreparedStatement":
-                let req = try unpacked(Arrow_Flight_Protocol_Sql_ActionClosePreparedStatementRequest.self)
+            case .closePreparedStatement(let req):
                 let id = String(decoding: req.preparedStatementHandle, as: UTF8.self)
                 registry.removePrepared(id)?.close()
-            case "BeginTransaction":
-                _ = try unpacked(Arrow_Flight_Protocol_Sql_ActionBeginTransactionRequest.self)
+            case .beginTransaction:
                 var result = Arrow_Flight_Protocol_Sql_ActionBeginTransactionResult()
                 result.transactionID = Data(try await beginTransaction(peer: context.remotePeer).utf8)
                 try await reply(try packAny(result))
-            case "EndTransaction":
-                let req = try unpacked(Arrow_Flight_Protocol_Sql_ActionEndTransactionRequest.self)
+            case .endTransaction(let req):
                 try await endTransaction(String(decoding: req.transactionID, as: UTF8.self), req.action)
-            case "CancelFlightInfo":
-                let req = try Arrow_Flight_Protocol_CancelFlightInfoRequest(serializedBytes: request.body)
+            case .cancelFlightInfo(let req):
                 var result = Arrow_Flight_Protocol_CancelFlightInfoResult()
                 result.status = cancel(req.info) ? .cancelled : .notCancellable
                 try await reply(try result.serializedData())
-            case "CancelQuery":
-                // The older Flight SQL action: an Any-packed request holding a serialized FlightInfo.
-                let req = try unpacked(Arrow_Flight_Protocol_Sql_ActionCancelQueryRequest.self)
-                let info = try Arrow_Flight_Protocol_FlightInfo(serializedBytes: req.info)
+            case .cancelQuery(let info):
                 var result = Arrow_Flight_Protocol_Sql_ActionCancelQueryResult()
                 result.result = cancel(info) ? .cancelled : .notCancellable
                 try await reply(try packAny(result))
-            default:
-                throw RPCError(code: .unimplemented, message: "unknown action '\(request.type)'")
             }
         } catch {
             throw logged(error, "DoAction \(request.type)")
@@ -506,7 +491,7 @@ struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtoc
     /// Opens a session that holds a DuckDB transaction until EndTransaction, or until the
     /// connection that began it closes.
     func beginTransaction(peer: String) async throws -> String {
-        let session = try await scheduler.openSession()
+        let session = try await scheduler.openSession(user: FlightCaller.user ?? "")
         do {
             try await session.run { try $0.execute("BEGIN TRANSACTION") }
         } catch {
@@ -551,7 +536,7 @@ struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtoc
     /// to the end, or expired).
     func cancel(_ info: Arrow_Flight_Protocol_FlightInfo) -> Bool {
         guard let ticket = info.endpoint.first?.ticket.ticket else { return false }
-        let id = ticketID(ticket)
+        let id = Self.ticketID(ticket)
         if let pending = registry.takePending(id) {
             pending.session?.cancel()
             pending.release()
@@ -569,7 +554,7 @@ struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtoc
         let owned = transaction == nil
         let session = try await session(for: transaction)
         do {
-            let statement = try await session.run { conn in try conn.prepare(query) }
+            let statement = try await session.prepare(query)
             let id = HandleRegistry.newID()
             let (parameterTypes, datasetSchema) = try await session.run { _ in
                 (statement.parameterTypes, try statement.arrowSchema())

@@ -96,7 +96,7 @@ enum Ingest {
 
         // Inside a client's transaction the rows join it; otherwise they get one of their own.
         let session: Session
-        if let transaction { session = transaction } else { session = try await scheduler.openSession() }
+        if let transaction { session = transaction } else { session = try await scheduler.openSession(user: FlightCaller.user ?? "") }
         let ownTransaction = transaction == nil
         defer { if ownTransaction { session.close() } }
         // An ingest is a query as far as admission goes: it holds a slot while it runs.

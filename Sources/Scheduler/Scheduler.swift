@@ -19,9 +19,10 @@ public final class Scheduler: Sendable {
         self.logger = logger
     }
 
-    /// Opens a session; it is registered for cancellation until `close()`.
-    public func openSession() async throws -> Session {
-        let workerSession = try await worker.openSession()
+    /// Opens a session for `user` (who it counts against in the parse gate); it is
+    /// registered for cancellation until `close()`.
+    public func openSession(user: String) async throws -> Session {
+        let workerSession = try await worker.openSession(user: user)
         let session = Session(worker: workerSession, admission: admission, registry: sessions)
         sessions.register(session)
         return session
@@ -48,10 +49,21 @@ public final class Session: @unchecked Sendable {
         self.secretKey = Int32.random(in: Int32.min...Int32.max)
     }
 
-    /// Runs blocking work that needs no slot (prepare, describe, bind).
+    /// Runs blocking work that needs no slot (describe, bind, transaction control).
     @discardableResult
     public func run<T: Sendable>(_ body: @escaping @Sendable (Connection) throws -> T) async throws -> T {
         try await worker.run(body)
+    }
+
+    /// Prepares client SQL (screened, parsed under the parse gate; a cancel ends the wait).
+    public func prepare(_ sql: String) async throws -> PreparedStatement {
+        try await worker.prepare(sql)
+    }
+
+    /// Runs client SQL without rows (screened and parsed as `prepare` does).
+    @discardableResult
+    public func execute(_ sql: String) async throws -> Int? {
+        try await worker.execute(sql)
     }
 
     /// Admits a query (waiting in the queue if all slots are busy), then runs `start`,

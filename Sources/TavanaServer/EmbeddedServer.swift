@@ -25,12 +25,14 @@ public struct EmbeddedServer: Sendable {
         let config = configuration
         let authentication = try config.authentication()
         let tls = try makeTLSContext()
-        let dbConfig = config.databaseConfiguration()
+        let workerConfig = config.workerConfiguration()
+        let dbConfig = workerConfig.database
         logger.info("opening database", metadata: [
             "database": "\(config.database)", "extensions": "\(dbConfig.extensions.joined(separator: ","))",
             "workers": "\(config.workers)", "threads": "\(config.threads.map(String.init) ?? "all")",
+            "parseThreads": "\(workerConfig.parseThreads)", "parseThreadsPerUser": "\(workerConfig.parseThreadsPerUser)",
         ])
-        let worker = try EmbeddedWorker(configuration: dbConfig, blockingThreads: config.workers * 2 + 2, logger: logger)
+        let worker = try EmbeddedWorker(configuration: workerConfig, logger: logger)
         let scheduler = Scheduler(worker: worker, slots: config.workers, maxQueued: config.maxQueued, logger: logger)
         let context = PostgresServerContext(
             scheduler: scheduler, authentication: authentication, maxMessageSize: config.maxMessageSize,

@@ -1,6 +1,7 @@
 import DuckDB
 import Foundation
 import PostgresWire
+import Worker
 
 /// Every setting of `tavana serve`, read once at start-up. Sources, lowest priority first:
 /// built-in defaults, the JSON config file, `TAVANA_*` environment variables, command-line
@@ -26,6 +27,13 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var flightTokenLifetime = 24 * 3600
     /// Largest PostgreSQL message accepted, in bytes.
     public var maxMessageSize = 64 << 20
+    /// Longest statement text DuckDB is given, in bytes (longer ones fail with 54000 /
+    /// INVALID_ARGUMENT): DuckDB's parser cannot be interrupted, so this bounds its work.
+    public var maxStatementBytes = 4 << 20
+    /// Threads that parse, bind and plan statements; nil: twice the query slots, at least 4.
+    public var parseThreads: Int?
+    /// Parse threads one user may hold at once; nil: half of them, at least 1.
+    public var parseThreadsPerUser: Int?
     public var authMethod: AuthenticationMethod?
     /// user → secret (plain, md5..., or SCRAM-SHA-256$...). Never logged.
     public var users: [String: String] = [:]
@@ -66,7 +74,8 @@ public struct ServerConfiguration: Sendable, Equatable {
         let known: Set<String> = [
             "host", "pgPort", "flightPort", "httpPort", "database", "workers", "threads", "memoryLimit",
             "tempDirectory", "extensionDirectory", "extensions", "maxQueued", "maxMessageSize", "authMethod",
-            "tlsCertificate", "tlsKey", "logLevel", "flightTokenLifetime",
+            "tlsCertificate", "tlsKey", "logLevel", "flightTokenLifetime", "maxStatementBytes", "parseThreads",
+            "parseThreadsPerUser",
         ]
         for key in strings.keys where !known.contains(key) {
             throw ConfigurationError.invalid("config file \(path): unknown setting \(key)")
@@ -85,6 +94,8 @@ public struct ServerConfiguration: Sendable, Equatable {
             "TAVANA_MAX_QUEUED": "maxQueued", "TAVANA_MAX_MESSAGE_SIZE": "maxMessageSize",
             "TAVANA_AUTH_METHOD": "authMethod", "TAVANA_TLS_CERT": "tlsCertificate", "TAVANA_TLS_KEY": "tlsKey",
             "TAVANA_LOG_LEVEL": "logLevel", "TAVANA_FLIGHT_TOKEN_LIFETIME": "flightTokenLifetime",
+            "TAVANA_MAX_STATEMENT_BYTES": "maxStatementBytes", "TAVANA_PARSE_THREADS": "parseThreads",
+            "TAVANA_PARSE_THREADS_PER_USER": "parseThreadsPerUser",
         ]
         for (envName, key) in names {
             if let v = env[envName], !v.isEmpty { strings[key] = v }
@@ -124,6 +135,9 @@ public struct ServerConfiguration: Sendable, Equatable {
         if let v = try int("maxQueued", 0...10_000_000) { maxQueued = v }
         if let v = try int("maxMessageSize", 1024...(1 << 30)) { maxMessageSize = v }
         if let v = try int("flightTokenLifetime", 1...(366 * 24 * 3600)) { flightTokenLifetime = v }
+        if let v = try int("maxStatementBytes", 64...(1 << 30)) { maxStatementBytes = v }
+        if let v = try int("parseThreads", 1...1024) { parseThreads = v }
+        if let v = try int("parseThreadsPerUser", 1...1024) { parseThreadsPerUser = v }
         if let v = s["authMethod"] {
             guard let m = AuthenticationMethod(rawValue: v.lowercased()) else {
                 throw ConfigurationError.invalid("authMethod must be one of \(AuthenticationMethod.allCases.map(\.rawValue).joined(separator: ", ")), got \(v)")
@@ -152,6 +166,15 @@ public struct ServerConfiguration: Sendable, Equatable {
             throw ConfigurationError.invalid("authentication method \(method.rawValue) needs at least one user (TAVANA_USERS)")
         }
         return AuthenticationConfiguration(method: method, users: users)
+    }
+
+    /// The in-process worker: DuckDB plus its thread pools and parse limits.
+    public func workerConfiguration() -> WorkerConfiguration {
+        let parse = parseThreads ?? max(4, workers * 2)
+        return WorkerConfiguration(
+            database: databaseConfiguration(), executionThreads: workers * 2 + 2, parseThreads: parse,
+            parseThreadsPerUser: min(parse, parseThreadsPerUser ?? max(1, parse / 2)),
+            maxStatementBytes: maxStatementBytes)
     }
 
     /// The DuckDB side of the configuration.

@@ -22,6 +22,8 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("tls-cert"), help: "PEM certificate for TLS (TAVANA_TLS_CERT).") var tlsCert: String?
     @Option(name: .customLong("tls-key"), help: "PEM private key for TLS (TAVANA_TLS_KEY).") var tlsKey: String?
     @Option(name: .customLong("flight-token-lifetime"), help: "Seconds a Flight bearer token stays valid (TAVANA_FLIGHT_TOKEN_LIFETIME).") var flightTokenLifetime: Int?
+    @Option(name: .customLong("max-statement-bytes"), help: "Longest statement text accepted, in bytes (TAVANA_MAX_STATEMENT_BYTES).") var maxStatementBytes: Int?
+    @Option(name: .customLong("max-message-size"), help: "Largest PostgreSQL message accepted, in bytes (TAVANA_MAX_MESSAGE_SIZE).") var maxMessageSize: Int?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error (TAVANA_LOG_LEVEL).") var logLevel: String?
     @Option(help: "JSON config file (TAVANA_CONFIG).") var config: String?
 
@@ -45,6 +47,8 @@ struct Serve: AsyncParsableCommand {
             flags["tlsCertificate"] = tlsCert
             flags["tlsKey"] = tlsKey
             flags["logLevel"] = logLevel
+            flags["maxStatementBytes"] = maxStatementBytes.map(String.init)
+            flags["maxMessageSize"] = maxMessageSize.map(String.init)
             flags["flightTokenLifetime"] = flightTokenLifetime.map(String.init)
             try configuration.apply(flags)
         } catch let error as ServerConfiguration.ConfigurationError {

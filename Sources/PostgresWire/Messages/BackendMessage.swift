@@ -113,7 +113,7 @@ extension ByteBuffer {
             framed("Z") { $0.writeInteger(status.rawValue) }
         case .rowDescription(let columns):
             framed("T") {
-                $0.writeInteger(Int16(columns.count))
+                $0.writeInteger(Int16(truncatingIfNeeded: columns.count))  // checked by PreparedInfo.checkShape
                 for c in columns {
                     $0.writePostgresString(c.name)
                     $0.writeInteger(c.tableOID)
@@ -126,7 +126,7 @@ extension ByteBuffer {
             }
         case .parameterDescription(let oids):
             framed("t") {
-                $0.writeInteger(Int16(oids.count))
+                $0.writeInteger(UInt16(truncatingIfNeeded: oids.count))  // checked by PreparedInfo.checkShape
                 for o in oids { $0.writeInteger(o) }
             }
         case .noData: framed("n") { _ in }

@@ -122,11 +122,19 @@ struct Compatibility: Sendable {
         }
         if name == "statement_timeout" {
             if words[0] == "RESET" { return .answer(.statementTimeout(milliseconds: 0)) }
-            guard let ms = Self.milliseconds(text) else {
+            switch Self.milliseconds(text) {
+            case .value(let ms): return .answer(.statementTimeout(milliseconds: ms))
+            case .invalid:
                 return .error(ErrorFields(sqlState: SQLState.invalidParameterValue,
                                           message: "invalid value for parameter \"statement_timeout\": \"\(text)\""))
+            case .outOfRange:
+                return .error(ErrorFields(sqlState: SQLState.invalidParameterValue,
+                                          message: "invalid value for parameter \"statement_timeout\": \"\(text)\"",
+                                          hint: "Value exceeds integer range."))
+            case .negative:
+                return .error(ErrorFields(sqlState: SQLState.invalidParameterValue,
+                                          message: "\(text) is outside the valid range for parameter \"statement_timeout\" (0 .. \(Int32.max))"))
             }
-            return .answer(.statementTimeout(milliseconds: ms))
         }
         let canonical = ["datestyle": "DateStyle", "intervalstyle": "IntervalStyle"][name] ?? name
         let status = Self.reported.contains(name) ? [(canonical, text)] : []
@@ -176,19 +184,37 @@ struct Compatibility: Sendable {
         return out
     }
 
-    /// PostgreSQL time units for timeouts: a bare number is milliseconds.
-    static func milliseconds(_ text: String) -> Int? {
+    enum Milliseconds: Equatable {
+        case value(Int)
+        case invalid
+        /// Beyond PostgreSQL's integer range for the setting (2147483647 ms).
+        case outOfRange
+        case negative
+    }
+
+    /// A timeout in PostgreSQL's units ("250", "1.5s", "10 min"): a bare number is
+    /// milliseconds. The value is client text, so it is range-checked in floating point
+    /// before it becomes an integer (`9223372036854775807s` must not overflow).
+    static func milliseconds(_ text: String) -> Milliseconds {
         let t = text.trimmingCharacters(in: .whitespaces).lowercased()
-        let digits = t.prefix(while: { $0.isNumber })
-        guard let n = Int(digits) else { return nil }
-        switch t.dropFirst(digits.count).trimmingCharacters(in: .whitespaces) {
-        case "", "ms": return n
-        case "s": return n * 1000
-        case "min": return n * 60_000
-        case "h": return n * 3_600_000
-        case "d": return n * 86_400_000
-        default: return nil
+        let number = t.prefix(while: { $0.isASCII && ($0.isNumber || $0 == "." || $0 == "-" || $0 == "+") })
+        guard !number.isEmpty, number.count <= 64, TextInput.isDecimalLiteral(String(number)),
+              let magnitude = Double(number) else { return .invalid }
+        let factor: Double
+        switch t.dropFirst(number.count).trimmingCharacters(in: .whitespaces) {
+        case "": factor = 1
+        case "us": factor = 0.001
+        case "ms": factor = 1
+        case "s": factor = 1_000
+        case "min": factor = 60_000
+        case "h": factor = 3_600_000
+        case "d": factor = 86_400_000
+        default: return .invalid
         }
+        let ms = (magnitude * factor).rounded()
+        guard ms.isFinite, ms <= Double(Int32.max) else { return .outOfRange }
+        guard ms >= 0 else { return .negative }
+        return .value(Int(ms))
     }
 
     /// COPY to or from the server's own standard streams would write into its log or wait

@@ -1,5 +1,6 @@
 import DuckDB
 import Scheduler
+import Worker
 
 /// Turns any error raised while serving a statement into the fields of an ErrorResponse.
 enum ErrorTranslation {
@@ -16,6 +17,14 @@ enum ErrorTranslation {
             return ErrorFields(sqlState: e.sqlState, message: e.message)
         case let e as ProtocolViolation:
             return ErrorFields(sqlState: e.sqlState, message: e.message)
+        case let e as StatementScreen.Rejection:
+            switch e {
+            case .tooLong:
+                return ErrorFields(sqlState: SQLState.programLimitExceeded, message: e.description,
+                                   hint: "Send a shorter statement, or raise maxStatementBytes (TAVANA_MAX_STATEMENT_BYTES).")
+            case .unterminatedComment(let position, _):
+                return ErrorFields(sqlState: SQLState.syntaxError, message: e.description, position: position)
+            }
         case let e as AdmissionController.AdmissionError:
             switch e {
             case .queueFull(let limit):

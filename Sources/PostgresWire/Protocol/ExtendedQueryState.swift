@@ -33,6 +33,23 @@ final class PreparedInfo: @unchecked Sendable {
 
     var isEmpty: Bool { statement == nil && compat == nil && cursor == nil && copy == nil }
 
+    /// RowDescription counts columns and ParameterDescription parameters in 16 bits; SQL can
+    /// ask for more (`SELECT 1, 1, ...` 40,000 times), which is refused here, before any
+    /// message is framed.
+    static func checkShape(columns: Int, parameters: Int) throws {
+        guard columns <= Int(Int16.max) else {
+            throw ErrorFields(sqlState: "54011", message: "target lists can have at most \(Int16.max) entries (the statement returns \(columns) columns)")
+        }
+        guard parameters <= Int(UInt16.max) else {
+            throw ErrorFields(sqlState: SQLState.programLimitExceeded,
+                              message: "the statement has \(parameters) parameters; the protocol allows at most \(UInt16.max)")
+        }
+    }
+
+    func checkShape() throws {
+        try Self.checkShape(columns: columns.count, parameters: parameterTypes.count)
+    }
+
     /// The OIDs reported in ParameterDescription: what the client declared, else what
     /// DuckDB inferred, else text (clients then send text that DuckDB casts).
     var parameterOIDs: [UInt32] {

@@ -41,11 +41,13 @@ public enum SQLSplitter {
                 var j = i + 1
                 while j < s.count && (isIdent(s[j])) { j += 1 }
                 if j < s.count && s[j] == UInt8(ascii: "$") && !(j > i + 1 && isDigit(s[i + 1])) {
-                    let tag = Array(s[i...j])
+                    let tag = s[i...j]
                     var k = j + 1
                     var closed = false
+                    // Compared only where a `$` is: partial matches cannot overlap (the tag
+                    // holds no `$` inside), so the search stays linear in the text.
                     while k + tag.count <= s.count {
-                        if Array(s[k..<(k + tag.count)]) == tag { closed = true; break }
+                        if s[k] == UInt8(ascii: "$"), s[k..<(k + tag.count)].elementsEqual(tag) { closed = true; break }
                         k += 1
                     }
                     i = closed ? k + tag.count : s.count

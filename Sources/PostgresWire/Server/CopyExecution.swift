@@ -22,16 +22,17 @@ extension PostgresConnection {
         out.writeInteger(UInt8(ascii: "H"))
         out.writeInteger(Int32(4 + 1 + 2 + 2 * columns.count))
         out.writeInteger(UInt8(0))
-        out.writeInteger(Int16(columns.count))
+        out.writeInteger(Int16(truncatingIfNeeded: columns.count))  // checked by PreparedInfo.checkShape
         for _ in columns { out.writeInteger(Int16(0)) }
+        let fields = CopyFieldEncoder(copy: copy)
         var line = [UInt8]()
         var chunk = [UInt8]()
         var rows = 0
         if copy.header {
             line = []
             for (i, c) in columns.enumerated() {
-                if i > 0 { line.append(contentsOf: String(copy.delimiter).utf8) }
-                appendField(Array(c.name.utf8), copy, to: &line)
+                if i > 0 { line.append(copy.delimiter) }
+                fields.append(Array(c.name.utf8), to: &line)
             }
             line.append(UInt8(ascii: "\n"))
             writeCopyData(line)
@@ -44,25 +45,35 @@ extension PostgresConnection {
                     try ColumnValueEncoder(column: columns[$0], field: batch.schema.fields[$0], format: .text)
                 }
             }
-            chunk.removeAll(keepingCapacity: true)
             for row in 0..<batch.length {
+                let rowStart = chunk.count
                 for (c, encoder) in encoders!.enumerated() {
-                    if c > 0 { chunk.append(contentsOf: String(copy.delimiter).utf8) }
+                    if c > 0 { chunk.append(copy.delimiter) }
                     scratch.clear()
                     encoder.encode(batch.columns[c], row: row, into: &scratch)
                     let length = scratch.readInteger(as: Int32.self)!
                     if length < 0 {
                         chunk.append(contentsOf: copy.null.utf8)
                     } else {
-                        appendField(scratch.readBytes(length: Int(length))!, copy, to: &chunk)
+                        scratch.withUnsafeReadableBytes { fields.append($0.prefix(Int(length)), to: &chunk) }
                     }
                 }
                 chunk.append(UInt8(ascii: "\n"))
+                guard chunk.count - rowStart <= Self.maxRowBytes else {
+                    throw ErrorFields(sqlState: SQLState.programLimitExceeded,
+                                      message: "COPY row \(rows + 1) is \(chunk.count - rowStart) bytes, more than a CopyData message may hold (\(Self.maxRowBytes))")
+                }
                 rows += 1
+                // CopyData messages of about 64 KB: rows are never split, and no message
+                // grows with the batch (2048 rows of wide values would pass 2 GB).
+                if chunk.count >= 64 << 10 {
+                    writeCopyData(chunk)
+                    chunk.removeAll(keepingCapacity: true)
+                    if out.readableBytes >= flushThreshold { try await flush(outbound) }
+                }
             }
-            writeCopyData(chunk)
-            if out.readableBytes >= flushThreshold { try await flush(outbound) }
         }
+        if !chunk.isEmpty { writeCopyData(chunk) }
         cursor.close()
         portal.finished = true
         out.writeInteger(UInt8(ascii: "c"))
@@ -74,39 +85,6 @@ extension PostgresConnection {
         out.writeInteger(UInt8(ascii: "d"))
         out.writeInteger(Int32(4 + bytes.count))
         out.writeBytes(bytes)
-    }
-
-    /// One field in text format (backslash escapes) or CSV (quoted when needed).
-    private func appendField(_ value: [UInt8], _ copy: CopyCommand, to line: inout [UInt8]) {
-        let delimiter = UInt8(ascii: copy.delimiter.unicodeScalars.first!)
-        switch copy.format {
-        case .text:
-            for b in value {
-                switch b {
-                case UInt8(ascii: "\\"): line += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
-                case UInt8(ascii: "\n"): line += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
-                case UInt8(ascii: "\r"): line += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
-                case UInt8(ascii: "\t") where delimiter == UInt8(ascii: "\t"): line += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
-                case delimiter: line += [UInt8(ascii: "\\"), b]
-                default: line.append(b)
-                }
-            }
-        case .csv:
-            let quote = UInt8(ascii: copy.quote.unicodeScalars.first!)
-            let escape = UInt8(ascii: copy.escape.unicodeScalars.first!)
-            let needsQuotes = value.isEmpty && copy.null.isEmpty || value.contains { $0 == delimiter || $0 == quote || $0 == 10 || $0 == 13 }
-                || value == Array(copy.null.utf8)
-            guard needsQuotes else {
-                line += value
-                return
-            }
-            line.append(quote)
-            for b in value {
-                if b == quote || b == escape { line.append(escape) }
-                line.append(b)
-            }
-            line.append(quote)
-        }
     }
 
     // MARK: - COPY ... FROM STDIN
@@ -131,7 +109,7 @@ extension PostgresConnection {
         for _ in 0..<n { out.writeInteger(Int16(0)) }
         try await flush(outbound)
 
-        var converter = TextToCSV(copy: copy)
+        var converter = TextToCSV(copy: copy, maxLineBytes: context.maxMessageSize)
         var failure: ErrorFields?
         receive: while true {
             guard let message = try await nextMessage() else { throw ProtocolViolation("connection closed during COPY") }
@@ -160,100 +138,13 @@ extension PostgresConnection {
         let columnList = columns.isEmpty ? "" : "(" + columns.joined(separator: ", ") + ")"
         var options = "FORMAT csv, HEADER false, QUOTE '\"', ESCAPE '\"'"
         if copy.format == .csv {
-            options = "FORMAT csv, HEADER \(copy.header), DELIMITER \(SQLText.literal(String(copy.delimiter))), "
-                + "QUOTE \(SQLText.literal(String(copy.quote))), ESCAPE \(SQLText.literal(String(copy.escape))), NULL \(SQLText.literal(copy.null))"
+            options = "FORMAT csv, HEADER \(copy.header), DELIMITER \(SQLText.literal(CopyCommand.text(copy.delimiter))), "
+                + "QUOTE \(SQLText.literal(CopyCommand.text(copy.quote))), ESCAPE \(SQLText.literal(CopyCommand.text(copy.escape))), NULL \(SQLText.literal(copy.null))"
         }
         let sql = "COPY \(table) \(columnList) FROM \(SQLText.literal(path)) (\(options))"
         try await materializeOpenPortals()
-        let changed = try await session.run { try $0.execute(sql) }
+        let changed = try await session.execute(sql)
         applyTransactionEffect("")
         out.writeBackendMessage(.commandComplete("COPY \(changed ?? converter.rows)"))
-    }
-}
-
-/// PostgreSQL's COPY text format (backslash escapes, \N for NULL) turned into CSV that
-/// DuckDB reads unambiguously (NULL unquoted and empty, every value quoted).
-/// CSV input passes through unchanged.
-struct TextToCSV {
-    let copy: CopyCommand
-    private var pending: [UInt8] = []
-    private(set) var rows = 0
-
-    init(copy: CopyCommand) { self.copy = copy }
-
-    mutating func convert(_ bytes: [UInt8]) throws -> [UInt8] {
-        if copy.format == .csv { return bytes }
-        pending += bytes
-        var output: [UInt8] = []
-        while let newline = pending.firstIndex(of: 10) {
-            let line = Array(pending[..<newline])
-            pending.removeSubrange(...newline)
-            try appendLine(line, to: &output)
-        }
-        return output
-    }
-
-    mutating func finish() throws -> [UInt8] {
-        guard copy.format == .text, !pending.isEmpty else { return [] }
-        var output: [UInt8] = []
-        try appendLine(pending, to: &output)
-        pending = []
-        return output
-    }
-
-    private mutating func appendLine(_ raw: [UInt8], to output: inout [UInt8]) throws {
-        var line = raw
-        if line.last == 13 { line.removeLast() }
-        if line == Array("\\.".utf8) { return }  // end-of-data marker of old clients
-        let delimiter = UInt8(ascii: copy.delimiter.unicodeScalars.first!)
-        let null = Array(copy.null.utf8)
-        var fields: [[UInt8]?] = []
-        var current: [UInt8] = []
-        var rawField: [UInt8] = []
-        var i = 0
-        func endField() {
-            fields.append(rawField == null ? nil : current)
-            current = []
-            rawField = []
-        }
-        while i < line.count {
-            let b = line[i]
-            if b == delimiter {
-                endField()
-                i += 1
-                continue
-            }
-            rawField.append(b)
-            if b == UInt8(ascii: "\\"), i + 1 < line.count {
-                let e = line[i + 1]
-                rawField.append(e)
-                i += 2
-                switch e {
-                case UInt8(ascii: "n"): current.append(10)
-                case UInt8(ascii: "r"): current.append(13)
-                case UInt8(ascii: "t"): current.append(9)
-                case UInt8(ascii: "b"): current.append(8)
-                case UInt8(ascii: "f"): current.append(12)
-                case UInt8(ascii: "v"): current.append(11)
-                default: current.append(e)
-                }
-                continue
-            }
-            current.append(b)
-            i += 1
-        }
-        endField()
-        for (k, field) in fields.enumerated() {
-            if k > 0 { output.append(UInt8(ascii: ",")) }
-            guard let field else { continue }
-            output.append(UInt8(ascii: "\""))
-            for b in field {
-                if b == UInt8(ascii: "\"") { output.append(b) }
-                output.append(b)
-            }
-            output.append(UInt8(ascii: "\""))
-        }
-        output.append(10)
-        rows += 1
     }
 }

@@ -123,7 +123,7 @@ final class PostgresConnection {
     private func completeStartup(_ startup: FrontendMessage.StartupMessage, _ outbound: Outbound) async throws -> Bool {
         let session: Session
         do {
-            session = try await context.scheduler.openSession()
+            session = try await context.scheduler.openSession(user: startup.user ?? "")
         } catch {
             try await fatal(outbound, SQLState.tooManyConnections, "could not open a session: \(error)")
             return false

@@ -28,13 +28,16 @@ extension PostgresConnection {
         }
         for text in statements {
             do {
-                let info = try await prepare(text, parameterOIDs: [])
-                let portal = Portal(info: info, parameters: [], resultFormats: [])
-                if try await beginTransactionGate(info, portal, outbound) { continue }
-                try await withStatementTimeout {
+                // statement_timeout covers parsing too, as in PostgreSQL.
+                let done = try await withStatementTimeout { () async throws -> Bool in
+                    let info = try await prepare(text, parameterOIDs: [])
+                    let portal = Portal(info: info, parameters: [], resultFormats: [])
+                    if try await beginTransactionGate(info, portal, outbound) { return false }
                     try await executePortal(portal, maxRows: 0, describe: true, outbound)
+                    portal.close()
+                    return true
                 }
-                portal.close()
+                if !done { continue }
             } catch {
                 if channel.isActive == false { return }
                 report(error, sql: text)
@@ -103,9 +106,9 @@ extension PostgresConnection {
                 guard case .run(let rewritten) = compatibility.rewrite(query) else {
                     throw ErrorFields(sqlState: SQLState.featureNotSupported, message: "COPY needs a query that returns rows")
                 }
-                statement = try await session.run { try $0.prepare(rewritten) }
+                statement = try await session.prepare(rewritten)
             }
-            return PreparedInfo(sql: sql, statement: statement, clientParameterOIDs: parameterOIDs, copy: copy)
+            return try checked(PreparedInfo(sql: sql, statement: statement, clientParameterOIDs: parameterOIDs, copy: copy))
         }
         if let command = try CursorCommand.parse(sql) {
             var statement: PreparedStatement?
@@ -114,9 +117,9 @@ extension PostgresConnection {
                 guard case .run(let rewritten) = compatibility.rewrite(query) else {
                     throw ErrorFields(sqlState: SQLState.featureNotSupported, message: "a cursor needs a query that returns rows")
                 }
-                statement = try await session.run { try $0.prepare(rewritten) }
+                statement = try await session.prepare(rewritten)
             }
-            return PreparedInfo(sql: sql, statement: statement, clientParameterOIDs: parameterOIDs, cursor: command)
+            return try checked(PreparedInfo(sql: sql, statement: statement, clientParameterOIDs: parameterOIDs, cursor: command))
         }
         switch compatibility.rewrite(sql) {
         case .answer(let answer):
@@ -125,9 +128,14 @@ extension PostgresConnection {
             throw fields
         case .run(let rewritten):
             try await materializeOpenPortals()
-            let statement = try await session.run { try $0.prepare(rewritten) }
-            return PreparedInfo(sql: sql, statement: statement, clientParameterOIDs: parameterOIDs)
+            let statement = try await session.prepare(rewritten)
+            return try checked(PreparedInfo(sql: sql, statement: statement, clientParameterOIDs: parameterOIDs))
         }
+    }
+
+    private func checked(_ info: PreparedInfo) throws -> PreparedInfo {
+        try info.checkShape()
+        return info
     }
 
     // MARK: - Extended query
@@ -140,7 +148,9 @@ extension PostgresConnection {
         if splits.count > 1 {
             throw ErrorFields(sqlState: SQLState.syntaxError, message: "cannot insert multiple commands into a prepared statement")
         }
-        let info = try await prepare(splits.first ?? "", parameterOIDs: parse.parameterTypes)
+        let info = try await withStatementTimeout {
+            try await prepare(splits.first ?? "", parameterOIDs: parse.parameterTypes)
+        }
         extended.statements[parse.name] = info
         out.writeBackendMessage(.parseComplete)
     }
@@ -267,7 +277,7 @@ extension PostgresConnection {
                 } else if let session {
                     // A statement made with SQL PREPARE lives in DuckDB.
                     try await materializeOpenPortals()
-                    try await session.run { try $0.execute("DEALLOCATE \(SQLText.identifier(name))") }
+                    try await session.execute("DEALLOCATE \(SQLText.identifier(name))")
                 }
                 out.writeBackendMessage(.commandComplete("DEALLOCATE"))
             } else {
@@ -351,6 +361,7 @@ extension PostgresConnection {
         }
         portal.cursor = cursor
         portal.columns = cursor.result.columns
+        try PreparedInfo.checkShape(columns: portal.columns.count, parameters: 0)
         if !portal.sendsRows {
             // DML and DDL: the count arrives as a one-row result.
             portal.rowsChanged = cursor.result.rowsChanged
@@ -389,16 +400,26 @@ extension PostgresConnection {
                 portal.pendingRow = 0
             }
             let batch = portal.pending!
-            let limit = maxRows > 0 ? min(batch.length, portal.pendingRow + (maxRows - sentNow)) : batch.length
+            // maxRows comes from the client (FETCH 9223372036854775807): the rows still to
+            // send are counted down, never added to an index.
+            let available = batch.length - portal.pendingRow
+            let limit = portal.pendingRow + (maxRows > 0 ? min(available, maxRows - sentNow) : available)
             if send {
                 let encoders = try encoders(portal, batch.schema, formats)
                 for row in portal.pendingRow..<limit {
+                    let start = out.writerIndex
                     out.writeInteger(UInt8(ascii: "D"))
                     let lengthIndex = out.writerIndex
                     out.writeInteger(Int32(0))
-                    out.writeInteger(Int16(encoders.count))
+                    out.writeInteger(Int16(truncatingIfNeeded: encoders.count))
                     for (c, encoder) in encoders.enumerated() { encoder.encode(batch.columns[c], row: row, into: &out) }
-                    out.setInteger(Int32(out.writerIndex - lengthIndex), at: lengthIndex)
+                    let length = out.writerIndex - lengthIndex
+                    guard length <= Self.maxRowBytes else {
+                        out.moveWriterIndex(to: start)
+                        throw ErrorFields(sqlState: SQLState.programLimitExceeded,
+                                          message: "row \(portal.rowsSent + row - portal.pendingRow + 1) is \(length) bytes, more than a DataRow may hold (\(Self.maxRowBytes))")
+                    }
+                    out.setInteger(Int32(length), at: lengthIndex)
                     if out.readableBytes >= flushThreshold { try await flush(outbound) }
                 }
             }
@@ -409,6 +430,10 @@ extension PostgresConnection {
         portal.pending = nil
         return (sentNow, true)
     }
+
+    /// PostgreSQL allocates at most 1 GB for one value; a row beyond that is refused (54000)
+    /// rather than framed with a length that does not fit the protocol's Int32.
+    static let maxRowBytes = 1 << 30
 
     func encoders(_ portal: Portal, _ schema: Schema, _ formats: [Int16]) throws -> [ColumnValueEncoder] {
         if let cached = portal.encoders, cached.formats == formats { return cached.encoders }

@@ -197,11 +197,16 @@ enum BinaryInput {
             return .date(days)
         case PostgresType.timeOID:
             try need(buffer, 8, "time")
-            return .time(buffer.readInteger()!)
+            return .time(try timeOfDay(buffer.readInteger()!))
         case PostgresType.timetzOID:
             try need(buffer, 12, "timetz")
-            let us: Int64 = buffer.readInteger()!
+            let us = try timeOfDay(buffer.readInteger()!)
             let west: Int32 = buffer.readInteger()!
+            // PostgreSQL's limit (TZDISP_LIMIT): less than 16 hours either way. Checked before
+            // negating, since -Int32.min does not exist.
+            guard west.magnitude < 16 * 3600 else {
+                throw PostgresTypeError(sqlState: PostgresTypeError.invalidBinaryRepresentation, message: "time zone displacement out of range")
+            }
             var text = ByteBufferAllocator().buffer(capacity: 24)
             text.writeTimeOfDay(micros: us)
             text.writeZoneOffset(secondsEast: -west)
@@ -246,6 +251,14 @@ enum BinaryInput {
             throw PostgresTypeError(
                 sqlState: PostgresTypeError.featureNotSupported, message: "binary format is not supported for parameters of type OID \(oid)")
         }
+    }
+
+    /// Microseconds since midnight, 00:00:00 to 24:00:00 inclusive (PostgreSQL's time range).
+    static func timeOfDay(_ us: Int64) throws -> Int64 {
+        guard us >= 0, us <= microsPerDay else {
+            throw PostgresTypeError(sqlState: PostgresTypeError.datetimeFieldOverflow, message: "time out of range")
+        }
+        return us
     }
 
     static func numeric(_ buffer: inout ByteBuffer) throws -> DuckDBValue {
@@ -302,6 +315,11 @@ enum BinaryInput {
             throw ArrayInput.nestedNotSupported()
         }
         guard let count: Int32 = buffer.readInteger(), let _: Int32 = buffer.readInteger(), count >= 0 else {
+            throw PostgresTypeError(sqlState: PostgresTypeError.protocolViolation, message: "insufficient data left in message")
+        }
+        // Every element takes at least its 4-byte length: a count the remaining bytes cannot
+        // hold is refused before anything is allocated for it.
+        guard Int(count) <= buffer.readableBytes / 4 else {
             throw PostgresTypeError(sqlState: PostgresTypeError.protocolViolation, message: "insufficient data left in message")
         }
         var values: [DuckDBValue] = []

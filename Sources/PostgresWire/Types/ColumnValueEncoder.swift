@@ -345,7 +345,10 @@ extension ValuePlan {
             } else if us == duckDBTimestampNegInfinity {
                 out.integer(Int64.min)
             } else {
-                out.integer(us - postgresEpochMicros)
+                // DuckDB's earliest timestamps (290308 BC) lie before what PostgreSQL's
+                // binary form, counted from 2000, can hold: they go as -infinity.
+                let (v, overflow) = us.subtractingReportingOverflow(postgresEpochMicros)
+                out.integer(overflow ? Int64.min : v)
             }
         case .interval(let unit):
             let p = array.intervalParts(row, unit)
@@ -467,7 +470,7 @@ extension ValuePlan {
             out.integer(Int32(hasNull ? 1 : 0))
             out.integer(elementType.oid)
             if !range.isEmpty {
-                out.integer(Int32(range.count))  // dimension length
+                out.integer(Int32(truncatingIfNeeded: range.count))  // dimension length (rows past 1 GB are refused)
                 out.integer(Int32(1))  // lower bound
             }
         }

@@ -36,7 +36,9 @@ enum DateTimeInput {
         var f = Fields()
         var i = 0
         func bad() -> PostgresTypeError { PostgresTypeError.badDatetime(typeName, text) }
-        func digits(max: Int = 20) -> (Int64, Int)? {
+        // At most 18 digits fit an Int64 whatever they are; callers ask for fewer.
+        func digits(max: Int) -> (Int64, Int)? {
+            precondition(max <= 18, "digits(max:) must stay below Int64's 19 digits")
             var v: Int64 = 0
             var n = 0
             while i < b.count, b[i] >= 0x30 && b[i] <= 0x39, n < max {
@@ -200,12 +202,19 @@ enum DateTimeInput {
         guard f.hasDate else { throw PostgresTypeError.badDatetime(typeName, text) }
         if f.zoneName != nil { return nil }
         let d = try days(f, text)
-        var us = d * microsPerDay + f.micros
-        if withZone, let east = f.zoneEast { us -= Int64(east) * microsPerSecond }
-        // DuckDB's timestamp range (290309-12-22 BC to 294247-01-10).
-        guard us > -9_223_372_022_400_000_000 && us < 9_223_371_331_200_000_000 else {
-            throw PostgresTypeError(sqlState: PostgresTypeError.datetimeFieldOverflow, message: "timestamp out of range: \"\(text)\"")
+        let outOfRange = PostgresTypeError(sqlState: PostgresTypeError.datetimeFieldOverflow, message: "timestamp out of range: \"\(text)\"")
+        // The year has up to nine digits, so the day number times a day's microseconds can
+        // exceed Int64: checked, as everything computed from client text.
+        let (dayMicros, o1) = d.multipliedReportingOverflow(by: microsPerDay)
+        var (us, o2) = dayMicros.addingReportingOverflow(f.micros)
+        guard !o1, !o2 else { throw outOfRange }
+        if withZone, let east = f.zoneEast {
+            let (shifted, o3) = us.subtractingReportingOverflow(Int64(east) * microsPerSecond)
+            guard !o3 else { throw outOfRange }
+            us = shifted
         }
+        // DuckDB's timestamp range (290309-12-22 BC to 294247-01-10).
+        guard us > -9_223_372_022_400_000_000 && us < 9_223_371_331_200_000_000 else { throw outOfRange }
         return us
     }
 }
@@ -228,6 +237,13 @@ enum IntervalInput {
         mutating func addMicros(_ v: Int64) { micros = Self.sum(micros, v, &overflow) }
         mutating func addWholeDays(_ v: Int64) { days = Self.sum(days, v, &overflow) }
         mutating func addWholeMonths(_ v: Int64) { months = Self.sum(months, v, &overflow) }
+
+        /// -v, or an overflow for Int64.min (which has no positive counterpart).
+        mutating func negate(_ v: Int64) -> Int64 {
+            let (r, o) = Int64(0).subtractingReportingOverflow(v)
+            if o { overflow = true }
+            return r
+        }
 
         mutating func mul(_ v: Int64, _ k: Int64) -> Int64 {
             let (r, o) = v.multipliedReportingOverflow(by: k)
@@ -270,17 +286,23 @@ enum IntervalInput {
         return (m, d, acc.micros)
     }
 
-    /// A signed decimal number: whole part and fraction (both carrying the sign).
-    static func number(_ b: [UInt8], _ i: inout Int) -> (whole: Int64, frac: Double, negative: Bool)? {
+    /// A signed decimal number: whole part and fraction (both carrying the sign). A whole
+    /// part beyond Int64 sets `overflow` (the caller reports 22008) instead of wrapping.
+    static func number(_ b: [UInt8], _ i: inout Int, _ overflow: inout Bool) -> (whole: Int64, frac: Double, negative: Bool)? {
         var negative = false
         if i < b.count, b[i] == 0x2D || b[i] == 0x2B {
             negative = b[i] == 0x2D
             i += 1
         }
+        // Accumulated negatively when the sign is minus, so that Int64.min itself is
+        // representable ("-9223372036854775808 us").
         var whole: Int64 = 0
         var n = 0
         while i < b.count, b[i] >= 0x30 && b[i] <= 0x39 {
-            whole = whole &* 10 &+ Int64(b[i] - 0x30)
+            let digit = Int64(b[i] - 0x30)
+            let (m, o1) = whole.multipliedReportingOverflow(by: 10)
+            let (v, o2) = negative ? m.subtractingReportingOverflow(digit) : m.addingReportingOverflow(digit)
+            if o1 || o2 { overflow = true } else { whole = v }
             n += 1
             i += 1
         }
@@ -296,7 +318,7 @@ enum IntervalInput {
             }
         }
         guard n > 0 else { return nil }
-        return negative ? (-whole, -frac, true) : (whole, frac, false)
+        return negative ? (whole, -frac, true) : (whole, frac, false)
     }
 
     static func apply(unit: String, _ whole: Int64, _ frac: Double, _ acc: inout Accumulator) -> Bool {
@@ -316,7 +338,8 @@ enum IntervalInput {
         case "w", "week", "weeks":
             let fd = frac * 7
             let wd = fd.rounded(.towardZero)
-            acc.addDays(acc.mul(whole, 7) + Int64(wd), fd - wd)
+            acc.addWholeDays(acc.mul(whole, 7))
+            acc.addDays(Int64(wd), fd - wd)
         case "mon", "mons", "month", "months":
             acc.addMonths(whole, frac)
         case "y", "yr", "yrs", "year", "years":
@@ -363,14 +386,14 @@ enum IntervalInput {
                 if let (w, f) = pendingBare { acc.addDays(w, f); pendingBare = nil }
                 var negative = false
                 if b[i] == 0x2D || b[i] == 0x2B { negative = b[i] == 0x2D; i += 1 }
-                guard let (h, _, _) = number(b, &i), i < b.count, b[i] == 0x3A else { throw bad() }
+                guard let (h, _, _) = number(b, &i, &acc.overflow), i < b.count, b[i] == 0x3A else { throw bad() }
                 i += 1
-                guard let (m, _, _) = number(b, &i) else { throw bad() }
+                guard let (m, _, _) = number(b, &i, &acc.overflow) else { throw bad() }
                 var sWhole: Int64 = 0
                 var sFrac = 0.0
                 if i < b.count, b[i] == 0x3A {
                     i += 1
-                    guard let (sw, sf, _) = number(b, &i) else { throw bad() }
+                    guard let (sw, sf, _) = number(b, &i, &acc.overflow) else { throw bad() }
                     sWhole = sw
                     sFrac = sf
                 }
@@ -382,11 +405,11 @@ enum IntervalInput {
                 t.addTime(m, 0, microsPerMinute)
                 t.addTime(sWhole, sFrac, microsPerSecond)
                 if t.overflow { acc.overflow = true }
-                acc.addMicros(negative ? -t.micros : t.micros)
+                acc.addMicros(negative ? acc.negate(t.micros) : t.micros)
                 continue
             }
             if let (w, f) = pendingBare { acc.addTime(w, f, microsPerSecond); pendingBare = nil }
-            guard let (whole, frac, _) = number(b, &i) else { throw bad() }
+            guard let (whole, frac, _) = number(b, &i, &acc.overflow) else { throw bad() }
             skipSpaces()
             var e = i
             while e < b.count, b[e] >= 0x61 && b[e] <= 0x7A { e += 1 }
@@ -404,9 +427,9 @@ enum IntervalInput {
         }
         if let (w, f) = pendingBare { acc.addTime(w, f, microsPerSecond) }
         if ago {
-            acc.months = -acc.months
-            acc.days = -acc.days
-            acc.micros = -acc.micros
+            acc.months = acc.negate(acc.months)
+            acc.days = acc.negate(acc.days)
+            acc.micros = acc.negate(acc.micros)
         }
     }
 
@@ -421,7 +444,7 @@ enum IntervalInput {
                 i += 1
                 continue
             }
-            guard let (whole, frac, _) = number(b, &i), i < b.count else { throw bad() }
+            guard let (whole, frac, _) = number(b, &i, &acc.overflow), i < b.count else { throw bad() }
             let unit: String
             switch (b[i], inTime) {
             case (0x79, false): unit = "year"

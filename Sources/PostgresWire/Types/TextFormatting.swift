@@ -90,6 +90,9 @@ extension ByteBuffer {
         writeWithUnsafeMutableBytes(minimumWritableBytes: max) { ptr in
             var out = RawOut(ptr.baseAddress!)
             body(&out)
+            // Each caller's `max` is the most its writer can produce for any value; a writer
+            // that went past it is a bug to find in tests and fuzzing, not to write past silently.
+            precondition(out.count <= max, "RawOut wrote \(out.count) bytes, more than the \(max) reserved")
             return out.count
         }
     }

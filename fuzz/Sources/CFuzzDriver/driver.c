@@ -1,0 +1,1 @@
+// libFuzzer itself provides LLVMFuzzerRunDriver; this target only declares it.
