@@ -50,7 +50,9 @@ public final class ParseGate: Sendable {
                     // Checked under the lock that `withdraw` takes, so a cancel either sees
                     // this waiter queued or is seen here.
                     if Task.isCancelled { return .cancelled }
-                    if s.waiters.isEmpty, s.active < total, s.activeByUser[user, default: 0] < perUser {
+                    // Waiters still queued are ones that cannot go now (`release` admits
+                    // every one that can), so a caller that can go does not jump the queue.
+                    if s.active < total, s.activeByUser[user, default: 0] < perUser {
                         s.active += 1
                         s.activeByUser[user, default: 0] += 1
                         return .admitted

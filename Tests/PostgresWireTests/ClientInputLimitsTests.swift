@@ -65,7 +65,7 @@ final class ClientInputLimitsTests: XCTestCase {
         XCTAssertEqual(sqlState { try DateTimeInput.timestamp("999999999-12-31 23:59:59+15", withZone: true) as Any }, "22008")
         XCTAssertEqual(sqlState { try DateTimeInput.date("999999999-01-01") }, "22008")
         XCTAssertEqual(sqlState { try DateTimeInput.timestamp("9999999999-01-01", withZone: false) as Any }, "22007")
-        XCTAssertEqual(try DateTimeInput.timestamp("294246-12-31 00:00:00", withZone: false), 9_223_339_708_800_000_000)
+        XCTAssertEqual(try DateTimeInput.timestamp("294246-12-31 00:00:00", withZone: false), 9_223_371_158_400_000_000)
     }
 
     func testIntervalExtremesNeitherTrapNorWrap() throws {
@@ -163,7 +163,7 @@ final class ClientInputLimitsTests: XCTestCase {
         out += try converter.convert(Array("N\t\\N\n2\tb\\".utf8))
         out += try converter.convert(Array("tc\n".utf8))
         out += try converter.finish()
-        XCTAssertEqual(String(decoding: out, as: UTF8.self), "\"1\",\"N\",\n\"2\",\"b\tc\"\n")
+        XCTAssertEqual(String(decoding: out, as: UTF8.self), "\"1\",,\n\"2\",\"b\tc\"\n")
         XCTAssertEqual(converter.rows, 2)
         XCTAssertEqual(sqlState { try converter.convert(Array(repeating: 0x61, count: 101)) }, "54000")
         // 100,000 lines in one message: one pass.

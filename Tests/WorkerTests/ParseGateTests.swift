@@ -24,12 +24,12 @@ final class ParseGateTests: XCTestCase {
     func testWaitersAreServedInOrderSkippingUsersAtTheirLimit() async throws {
         let gate = ParseGate(total: 1, perUser: 1)
         let first = try await gate.acquire(user: "a")
-        let order = Mutex<[String]>([])
+        let order = OrderLog()
         var tasks: [Task<Void, any Error>] = []
         for user in ["b", "c", "d"] {
             tasks.append(Task {
                 let p = try await gate.acquire(user: user)
-                order.withLock { $0.append(user) }
+                order.append(user)
                 p.release()
             })
             let expected = tasks.count
@@ -37,7 +37,7 @@ final class ParseGateTests: XCTestCase {
         }
         first.release()
         for t in tasks { try await t.value }
-        XCTAssertEqual(order.withLock { $0 }, ["b", "c", "d"])
+        XCTAssertEqual(order.values, ["b", "c", "d"])
     }
 
     func testCancelledWaiterLeavesTheQueue() async throws {
@@ -62,11 +62,11 @@ final class SessionLockTests: XCTestCase {
     func testTurnsAreTakenInOrderAndCancelledWaitersLeave() async throws {
         let lock = SessionLock()
         try await lock.lock()
-        let order = Mutex<[Int]>([])
+        let order = OrderLog()
         let cancelled = Task { try await lock.lock() }
         let waiting = Task {
             try await lock.lock()
-            order.withLock { $0.append(2) }
+            order.append("2")
             lock.unlock()
         }
         try await Task.sleep(for: .milliseconds(50))
@@ -75,11 +75,17 @@ final class SessionLockTests: XCTestCase {
             try await cancelled.value
             XCTFail("expected CancellationError")
         } catch is CancellationError {}
-        order.withLock { $0.append(1) }
+        order.append("1")
         lock.unlock()
         try await waiting.value
-        XCTAssertEqual(order.withLock { $0 }, [1, 2])
+        XCTAssertEqual(order.values, ["1", "2"])
         try await lock.lock()
         lock.unlock()
     }
+}
+
+final class OrderLog: Sendable {
+    private let storage = Mutex<[String]>([])
+    func append(_ s: String) { storage.withLock { $0.append(s) } }
+    var values: [String] { storage.withLock { $0 } }
 }
