@@ -7,7 +7,7 @@ CONFIG ?= debug
 BUILD_FLAGS := -c $(CONFIG)
 BIN = $(shell $(SWIFT) build $(BUILD_FLAGS) --show-bin-path)/tavana
 
-.PHONY: deps duckdb python build serve test test-swift test-clients bench clean
+.PHONY: deps duckdb python build serve test test-swift test-clients bench fuzz fuzz-smoke clean
 
 deps: duckdb python
 
@@ -35,5 +35,13 @@ test-clients: deps build
 bench: deps
 	@scripts/run-bench.sh
 
+# libFuzzer on the client-facing decoders: FUZZ_SECONDS per target (default 60); see
+# docs/reliability.md. `fuzz-smoke` is the few seconds per target that `make test` runs.
+fuzz: duckdb
+	@scripts/fuzz.sh $(FUZZ_TARGETS)
+
+fuzz-smoke: duckdb
+	@scripts/fuzz.sh --smoke
+
 clean:
-	rm -rf .build
+	rm -rf .build .build-fuzz

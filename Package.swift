@@ -171,7 +171,8 @@ if fuzzing {
             ],
             path: "fuzz/Sources/TavanaFuzz",
             swiftSettings: strict,
-            linkerSettings: [.unsafeFlags([sanitizers])]
+            // gold fails on this link (an internal error in its DWARF reader); lld does not.
+            linkerSettings: [.unsafeFlags([sanitizers, "-use-ld=lld"])]
         ),
     ]
 }

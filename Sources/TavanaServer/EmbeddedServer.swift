@@ -37,6 +37,7 @@ public struct EmbeddedServer: Sendable {
         let context = PostgresServerContext(
             scheduler: scheduler, authentication: authentication, maxMessageSize: config.maxMessageSize,
             serverVersion: "15.0 (Tavana \(TavanaBuild.version), DuckDB \(DuckDBLibrary.loadedVersion))",
+            maxConnections: config.maxConnections, authenticationTimeout: .seconds(config.authenticationTimeout),
             logger: logger)
         let group = MultiThreadedEventLoopGroup.singleton
         let pg = PostgresServer(host: config.host, port: config.pgPort, tls: tls, context: context, group: group)

@@ -30,6 +30,10 @@ public struct ServerConfiguration: Sendable, Equatable {
     /// Longest statement text DuckDB is given, in bytes (longer ones fail with 54000 /
     /// INVALID_ARGUMENT): DuckDB's parser cannot be interrupted, so this bounds its work.
     public var maxStatementBytes = 4 << 20
+    /// PostgreSQL sessions allowed at once (max_connections); more are refused with 53300.
+    public var maxConnections = 1000
+    /// Seconds a PostgreSQL client has to authenticate (authentication_timeout).
+    public var authenticationTimeout = 60
     /// Threads that parse, bind and plan statements; nil: twice the query slots, at least 4.
     public var parseThreads: Int?
     /// Parse threads one user may hold at once; nil: half of them, at least 1.
@@ -75,7 +79,7 @@ public struct ServerConfiguration: Sendable, Equatable {
             "host", "pgPort", "flightPort", "httpPort", "database", "workers", "threads", "memoryLimit",
             "tempDirectory", "extensionDirectory", "extensions", "maxQueued", "maxMessageSize", "authMethod",
             "tlsCertificate", "tlsKey", "logLevel", "flightTokenLifetime", "maxStatementBytes", "parseThreads",
-            "parseThreadsPerUser",
+            "parseThreadsPerUser", "maxConnections", "authenticationTimeout",
         ]
         for key in strings.keys where !known.contains(key) {
             throw ConfigurationError.invalid("config file \(path): unknown setting \(key)")
@@ -95,7 +99,8 @@ public struct ServerConfiguration: Sendable, Equatable {
             "TAVANA_AUTH_METHOD": "authMethod", "TAVANA_TLS_CERT": "tlsCertificate", "TAVANA_TLS_KEY": "tlsKey",
             "TAVANA_LOG_LEVEL": "logLevel", "TAVANA_FLIGHT_TOKEN_LIFETIME": "flightTokenLifetime",
             "TAVANA_MAX_STATEMENT_BYTES": "maxStatementBytes", "TAVANA_PARSE_THREADS": "parseThreads",
-            "TAVANA_PARSE_THREADS_PER_USER": "parseThreadsPerUser",
+            "TAVANA_PARSE_THREADS_PER_USER": "parseThreadsPerUser", "TAVANA_MAX_CONNECTIONS": "maxConnections",
+            "TAVANA_AUTHENTICATION_TIMEOUT": "authenticationTimeout",
         ]
         for (envName, key) in names {
             if let v = env[envName], !v.isEmpty { strings[key] = v }
@@ -138,6 +143,8 @@ public struct ServerConfiguration: Sendable, Equatable {
         if let v = try int("maxStatementBytes", 64...(1 << 30)) { maxStatementBytes = v }
         if let v = try int("parseThreads", 1...1024) { parseThreads = v }
         if let v = try int("parseThreadsPerUser", 1...1024) { parseThreadsPerUser = v }
+        if let v = try int("maxConnections", 1...1_000_000) { maxConnections = v }
+        if let v = try int("authenticationTimeout", 1...3600) { authenticationTimeout = v }
         if let v = s["authMethod"] {
             guard let m = AuthenticationMethod(rawValue: v.lowercased()) else {
                 throw ConfigurationError.invalid("authMethod must be one of \(AuthenticationMethod.allCases.map(\.rawValue).joined(separator: ", ")), got \(v)")

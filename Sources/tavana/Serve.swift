@@ -24,6 +24,8 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("flight-token-lifetime"), help: "Seconds a Flight bearer token stays valid (TAVANA_FLIGHT_TOKEN_LIFETIME).") var flightTokenLifetime: Int?
     @Option(name: .customLong("max-statement-bytes"), help: "Longest statement text accepted, in bytes (TAVANA_MAX_STATEMENT_BYTES).") var maxStatementBytes: Int?
     @Option(name: .customLong("max-message-size"), help: "Largest PostgreSQL message accepted, in bytes (TAVANA_MAX_MESSAGE_SIZE).") var maxMessageSize: Int?
+    @Option(name: .customLong("max-connections"), help: "PostgreSQL sessions allowed at once (TAVANA_MAX_CONNECTIONS).") var maxConnections: Int?
+    @Option(name: .customLong("authentication-timeout"), help: "Seconds a PostgreSQL client has to authenticate (TAVANA_AUTHENTICATION_TIMEOUT).") var authenticationTimeout: Int?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error (TAVANA_LOG_LEVEL).") var logLevel: String?
     @Option(help: "JSON config file (TAVANA_CONFIG).") var config: String?
 
@@ -49,6 +51,8 @@ struct Serve: AsyncParsableCommand {
             flags["logLevel"] = logLevel
             flags["maxStatementBytes"] = maxStatementBytes.map(String.init)
             flags["maxMessageSize"] = maxMessageSize.map(String.init)
+            flags["maxConnections"] = maxConnections.map(String.init)
+            flags["authenticationTimeout"] = authenticationTimeout.map(String.init)
             flags["flightTokenLifetime"] = flightTokenLifetime.map(String.init)
             try configuration.apply(flags)
         } catch let error as ServerConfiguration.ConfigurationError {

@@ -100,6 +100,17 @@ final class ClientInputLimitsTests: XCTestCase {
         }
     }
 
+    /// Found by the pg-parameters fuzz target: a binary date far in the future, bound where
+    /// DuckDB wants a timestamp, overflowed the day-to-microseconds product.
+    func testBinaryDateBeyondTheTimestampRange() throws {
+        var value = ByteBuffer()
+        value.writeInteger(Int32(0x0B00_0000))
+        XCTAssertEqual(sqlState { try ParameterDecoder.decode(value, format: .binary, oid: PostgresType.dateOID, target: .timestampTZ) }, "22008")
+        var near = ByteBuffer()
+        near.writeInteger(Int32(0))
+        XCTAssertEqual(try ParameterDecoder.decode(near, format: .binary, oid: PostgresType.dateOID, target: .timestamp), .timestamp(946_684_800_000_000))
+    }
+
     // MARK: arrays
 
     func testBinaryArrayCountIsBoundedByTheBytesSent() {

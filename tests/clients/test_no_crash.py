@@ -370,3 +370,34 @@ def test_malformed_action_body_is_invalid_argument(server, action, body):
     with pytest.raises(pa.ArrowInvalid) as e:  # INVALID_ARGUMENT; INTERNAL would be FlightInternalError
         list(client.do_action(flight.Action(action, body)))
     assert "typeMismatch" not in str(e.value)
+
+
+# -- connections that hold places without doing anything -------------------------------------------
+
+def test_too_many_clients_are_refused_and_places_come_back(tavana_bin):
+    with running_server(tavana_bin, "--max-connections", "3", name="max-connections") as s:
+        held = [s.connect() for _ in range(3)]
+        with pytest.raises(psycopg.OperationalError) as e:
+            s.connect()
+        assert "too many clients" in str(e.value)
+        held.pop().close()
+        with s.connect() as again:
+            assert again.execute("SELECT 1").fetchone() == (1,)
+        for c in held:
+            c.close()
+
+
+def test_a_silent_client_is_disconnected_after_the_authentication_timeout(tavana_bin):
+    with running_server(tavana_bin, "--authentication-timeout", "1", name="auth-timeout") as s:
+        sock = s.socket(timeout=10)
+        t0 = time.monotonic()
+        try:
+            assert sock.recv(1) == b""  # closed by the server
+        except ConnectionResetError:
+            pass
+        finally:
+            sock.close()
+        assert 0.5 < time.monotonic() - t0 < 8
+        with s.connect() as c:  # an authenticated session is not bound by it
+            time.sleep(1.5)
+            assert c.execute("SELECT 1").fetchone() == (1,)

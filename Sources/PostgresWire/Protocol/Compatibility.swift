@@ -29,10 +29,13 @@ struct Compatibility: Sendable {
         self.serverVersion = serverVersion
         let number = serverVersion.split(separator: " ").first.map(String.init) ?? serverVersion
         self.versionString = "PostgreSQL \(number) on x86_64-pc-linux-gnu, compiled by Tavana \(tavanaVersion) (DuckDB \(DuckDBLibrary.loadedVersion)), 64-bit"
+        self.parameters = Self.parameters(serverVersion: serverVersion, serverVersionNum: Self.versionNumber(serverVersion))
     }
 
     /// PostgreSQL-only parameters: accepted by SET, answered by SHOW and current_setting.
-    var parameters: [String: String] {
+    let parameters: [String: String]
+
+    static func parameters(serverVersion: String, serverVersionNum: String) -> [String: String] {
         [
             "application_name": "", "client_encoding": "UTF8", "server_encoding": "UTF8",
             "datestyle": "ISO, MDY", "intervalstyle": "postgres", "extra_float_digits": "1",
@@ -48,8 +51,10 @@ struct Compatibility: Sendable {
         ]
     }
 
-    var serverVersionNum: String {
-        let parts = serverVersion.split(separator: " ")[0].split(separator: ".").compactMap { Int($0) }
+    var serverVersionNum: String { Self.versionNumber(serverVersion) }
+
+    static func versionNumber(_ serverVersion: String) -> String {
+        let parts = (serverVersion.split(separator: " ").first ?? "").split(separator: ".").compactMap { Int($0) }
         return String((parts.first ?? 15) * 10000 + (parts.count > 1 ? parts[1] : 0))
     }
 
@@ -162,25 +167,54 @@ struct Compatibility: Sendable {
     static let macroFunctions = ["version", "pg_get_userbyid", "to_regtype"]
 
     /// Functions that answer differently in PostgreSQL: pg_catalog.version(), current_setting(...).
+    /// The patterns are compiled once; each is one linear pass over the text.
     private func rewriteFunctions(_ sql: String) -> String {
         guard sql.range(of: "pg_catalog", options: .caseInsensitive) != nil || sql.range(of: "current_setting", options: .caseInsensitive) != nil else {
             return sql
         }
         var out = sql
-        for name in Self.macroFunctions {
-            out = out.replacingOccurrences(
-                of: #"(?i)\bpg_catalog\s*\.\s*"# + name + #"\s*\("#, with: name + "(", options: .regularExpression)
-        }
+        out = Self.replace(Self.macroCall, in: out) { "\($0[1])(" }
         // psql writes PostgreSQL's regex operator schema-qualified.
-        out = out.replacingOccurrences(of: #"OPERATOR\(pg_catalog\.(!?~)\)"#, with: "$1", options: .regularExpression)
-        out = out.replacingOccurrences(of: #"(?i)\s+COLLATE\s+pg_catalog\.default"#, with: "", options: .regularExpression)
+        out = Self.replace(Self.regexOperator, in: out) { $0[1] }
+        out = Self.replace(Self.defaultCollation, in: out) { _ in "" }
         // Casts to schema-qualified types (`::pg_catalog.text`): DuckDB names types unqualified.
-        out = out.replacingOccurrences(of: #"(?i)::\s*pg_catalog\.(\w+)"#, with: "::$1", options: .regularExpression)
-        for (name, value) in parameters {
-            out = out.replacingOccurrences(
-                of: #"(?i)\b(pg_catalog\s*\.\s*)?current_setting\s*\(\s*'"# + name + #"'\s*(,\s*(true|false)\s*)?\)"#,
-                with: SQLText.literal(value), options: .regularExpression)
+        out = Self.replace(Self.qualifiedCast, in: out) { "::\($0[1])" }
+        let parameters = self.parameters
+        out = Self.replace(Self.currentSetting, in: out) { groups in
+            parameters[groups[1].lowercased()].map(SQLText.literal) ?? groups[0]
         }
+        return out
+    }
+
+    private static func pattern(_ p: String) -> NSRegularExpression {
+        // The patterns are constants of this file: a failure to compile is a programming error.
+        try! NSRegularExpression(pattern: p)
+    }
+
+    private static let macroCall = pattern(#"(?i)\bpg_catalog\s*\.\s*("# + macroFunctions.joined(separator: "|") + #")\s*\("#)
+    private static let regexOperator = pattern(#"OPERATOR\(pg_catalog\.(!?~)\)"#)
+    private static let defaultCollation = pattern(#"(?i)\s+COLLATE\s+pg_catalog\.default"#)
+    private static let qualifiedCast = pattern(#"(?i)::\s*pg_catalog\.(\w+)"#)
+    private static let currentSetting = pattern(#"(?i)\b(?:pg_catalog\s*\.\s*)?current_setting\s*\(\s*'([^']*)'\s*(?:,\s*(?:true|false)\s*)?\)"#)
+
+    /// Replaces each match of `regex` with what `replacement` makes of its groups (0 is the
+    /// whole match; an unmatched group is "").
+    private static func replace(_ regex: NSRegularExpression, in text: String, _ replacement: ([String]) -> String) -> String {
+        let whole = NSRange(text.startIndex..., in: text)
+        let matches = regex.matches(in: text, range: whole)
+        guard !matches.isEmpty else { return text }
+        var out = ""
+        var last = text.startIndex
+        for match in matches {
+            guard let range = Range(match.range, in: text) else { continue }
+            let groups = (0..<match.numberOfRanges).map { i in
+                Range(match.range(at: i), in: text).map { String(text[$0]) } ?? ""
+            }
+            out += text[last..<range.lowerBound]
+            out += replacement(groups)
+            last = range.upperBound
+        }
+        out += text[last...]
         return out
     }
 

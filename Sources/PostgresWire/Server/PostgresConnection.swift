@@ -43,11 +43,25 @@ final class PostgresConnection {
         try await inbound?.next()
     }
 
+    /// Whether this connection holds one of the server's session places.
+    var countedSession = false
+
     func run(inbound stream: Inbound, outbound: Outbound) async {
         inbound = stream.makeAsyncIterator()
+        // A client that has not authenticated within the timeout is disconnected: until then
+        // it holds buffers and a place among the connections without being anyone.
+        let channel = self.channel
+        let timeout = context.authenticationTimeout
+        let logger = self.logger
+        let deadline = Task {
+            try await Task.sleep(for: timeout)
+            logger.info("closing connection: authentication timeout", metadata: ["timeout": "\(timeout)"])
+            channel.close(promise: nil)
+        }
         do {
             guard var iterator = inbound else { return }
             let started = try await startup(&iterator, outbound)
+            deadline.cancel()
             inbound = iterator
             guard started else { finish(); return }
             while let message = try await nextMessage() {
@@ -60,6 +74,7 @@ final class PostgresConnection {
         } catch {
             logger.debug("connection ended", metadata: ["error": "\(error)"])
         }
+        deadline.cancel()
         finish()
     }
 
@@ -67,6 +82,10 @@ final class PostgresConnection {
         extended.closeAll()
         session?.close()
         session = nil
+        if countedSession {
+            countedSession = false
+            context.sessions.leave()
+        }
     }
 
     // MARK: - Startup and authentication
@@ -79,6 +98,12 @@ final class PostgresConnection {
             logger.info("cancel request", metadata: ["pid": "\(pid)", "matched": "\(matched)"])
             return false
         case .startup(let startup):
+            guard context.sessions.enter(limit: context.maxConnections) else {
+                logger.warning("refusing connection: too many clients", metadata: ["limit": "\(context.maxConnections)"])
+                try await fatal(outbound, SQLState.tooManyConnections, "sorry, too many clients already")
+                return false
+            }
+            countedSession = true
             guard let user = startup.user, !user.isEmpty else {
                 try await fatal(outbound, SQLState.invalidAuthorizationSpecification, "no PostgreSQL user name specified in startup packet")
                 return false

@@ -457,9 +457,9 @@ enum Coercion {
         }
         switch (value, target) {
         case (.date(let d), .timestamp), (.date(let d), .timestampS), (.date(let d), .timestampMS), (.date(let d), .timestampNS):
-            return .timestamp(timestampOfDate(d))
+            return .timestamp(try timestampOfDate(d))
         case (.date(let d), .timestampTZ):
-            return .timestampTZ(timestampOfDate(d))
+            return .timestampTZ(try timestampOfDate(d))
         case (.timestamp(let us), .timestampTZ):
             return .timestampTZ(us)
         case (.timestampTZ(let us), .timestamp), (.timestampTZ(let us), .timestampS), (.timestampTZ(let us), .timestampMS), (.timestampTZ(let us), .timestampNS):
@@ -483,10 +483,16 @@ enum Coercion {
         }
     }
 
-    static func timestampOfDate(_ d: Int32) -> Int64 {
+    /// Midnight of a date as a timestamp. Dates reach further than timestamps (a date of
+    /// 5874897 AD is valid), so the product is checked: 22008 as in PostgreSQL.
+    static func timestampOfDate(_ d: Int32) throws -> Int64 {
         if d == duckDBDateInfinity { return duckDBTimestampInfinity }
         if d == duckDBDateNegInfinity { return duckDBTimestampNegInfinity }
-        return Int64(d) * microsPerDay
+        let (us, overflow) = Int64(d).multipliedReportingOverflow(by: microsPerDay)
+        guard !overflow, us > -9_223_372_022_400_000_000, us < 9_223_371_331_200_000_000 else {
+            throw PostgresTypeError(sqlState: PostgresTypeError.datetimeFieldOverflow, message: "timestamp out of range")
+        }
+        return us
     }
 
     /// The value as VARCHAR, spelled so that DuckDB's casts read it back.

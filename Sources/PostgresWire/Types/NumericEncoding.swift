@@ -24,6 +24,12 @@ extension RawOut {
         let intGroups = intLen > 0 ? (intLen + 3) / 4 : 0
         let fracGroups = (scale + 3) / 4
         let total = intGroups + fracGroups
+        // PostgreSQL's numeric counts groups in 16 bits (131072 digits before the point);
+        // a value beyond that has no numeric form there, so it goes as NaN.
+        guard intGroups <= Int(Int16.max), total <= Int(UInt16.max), scale <= Int(UInt16.max) else {
+            numericSpecial(numericNaN)
+            return
+        }
         // Position of digits[0] in the zero-padded sequence that the groups cut into fours.
         let padLeft = intGroups * 4 - intLen
 
@@ -79,11 +85,19 @@ extension ByteBuffer {
 
 // MARK: - DuckDB BIGNUM
 
+/// log2(10) × 131072 / 8: the magnitude of the largest number PostgreSQL's numeric holds.
+let bignumMaxMagnitudeBytes = 54_400
+
 /// DuckDB's BIGNUM blob: a 3-byte header (top bit set for non-negative numbers, low bits the
 /// byte count), then the magnitude big-endian; negative numbers have every byte inverted.
 /// Returns the sign and the decimal digits (no leading zeros; "0" for zero), or nil if malformed.
+///
+/// The conversion takes time quadratic in the size, and SQL can make a BIGNUM of a million
+/// digits cheaply (by squaring): beyond PostgreSQL's own numeric range (131072 digits,
+/// 54,400 bytes of magnitude) the value is not converted (nil, sent as NaN), so that one
+/// value cannot hold a thread for seconds.
 func bignumDecimalDigits(_ raw: UnsafeRawBufferPointer) -> (negative: Bool, digits: [UInt8])? {
-    guard raw.count >= 3 else { return nil }
+    guard raw.count >= 3, raw.count - 3 <= bignumMaxMagnitudeBytes else { return nil }
     let negative = raw[0] & 0x80 == 0
     var limbs: [UInt32] = []  // big-endian 32-bit limbs of the magnitude
     let bytes = raw.count - 3

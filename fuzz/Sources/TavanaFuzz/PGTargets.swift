@@ -142,12 +142,14 @@ enum PGMessagesTarget {
     }
 }
 
-/// One Bind parameter: its declared OID, format and inferred type are chosen by the first
-/// bytes, the value is the rest. Every known OID in both formats.
+/// One Bind parameter: its declared OID (4 bytes), format, inferred type and NULL flag (a
+/// byte each) come first, the value is the rest. Every known OID in both formats.
 enum PGParametersTarget {
     static func run(_ data: UnsafeRawBufferPointer) {
         var input = FuzzInput(data)
-        let oid = input.pick(parameterOIDs)
+        // A known OID as itself (so seeds can name one), anything else mapped onto the list.
+        let raw = input.uint32()
+        let oid = raw == 0 || PostgresType.known(oid: raw) != nil ? raw : parameterOIDs[Int(raw % UInt32(parameterOIDs.count))]
         let format: PostgresFormat = input.byte() & 1 == 1 ? .binary : .text
         let target = input.pick(targetTypes)
         let isNull = input.byte() == 0xFF
@@ -190,8 +192,10 @@ enum PGCopyTarget {
 enum PGRewriterTarget {
     static func run(_ data: UnsafeRawBufferPointer) {
         let sql = String(decoding: data, as: UTF8.self)
-        for statement in SQLSplitter.split(sql) { StatementProbe.analyze(statement) }
-        StatementProbe.analyze(sql)
+        let statements = SQLSplitter.split(sql)
+        for statement in statements { StatementProbe.analyze(statement) }
+        // The unsplit text too, as Parse passes it (where it is not one of the above).
+        if statements.count != 1 { StatementProbe.analyze(sql) }
         // DuckDB quotes the statement back with a LINE excerpt and a caret; the text after a
         // newline in the input plays that part here.
         let message = "Parser Error: syntax error at or near \"x\"\n\n" + sql
