@@ -63,7 +63,7 @@ for target in "${targets[@]}"; do
   # -rss_limit_mb: an input that makes the process grow past 4 GB fails too.
   runs_flag=()
   [ -n "${FUZZ_RUNS:-}" ] && runs_flag=(-runs="$FUZZ_RUNS")
-  "$bin" "$target" "${runs_flag[@]}" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 \
+  TAVANA_FUZZ_TARGET="$target" "$bin" "${runs_flag[@]}" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 \
       -jobs="$jobs" -workers="$jobs" -artifact_prefix="fuzz/artifacts/$target-" ${FUZZ_ARGS:-} \
       "$work" "$seeds" > "$logfile" 2>&1
   rc=$?

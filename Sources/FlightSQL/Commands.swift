@@ -138,6 +138,7 @@ func rpcError(_ error: any Error) -> RPCError {
     case let e as SwiftProtobuf.AnyUnpackError:
         return RPCError(code: .invalidArgument, message: "malformed protobuf Any: \(e)")
     case let e as StatementScreen.Rejection:
+        if case .unsupported = e { return RPCError(code: .unimplemented, message: e.description) }
         return RPCError(code: .invalidArgument, message: e.description)
     default:
         return RPCError(code: .internalError, message: "\(error)")

@@ -194,11 +194,14 @@ enum Ingest {
         case .timestamp(.millisecond, nil): return "TIMESTAMP_MS"
         case .timestamp(.nanosecond, nil): return "TIMESTAMP_NS"
         case .timestamp(_, nil): return "TIMESTAMP"
-        case .decimal(let p, let s, _) where p <= 38: return "DECIMAL(\(p),\(s))"
+        // DuckDB's own limits, checked here because its appender does not: an Arrow decimal
+        // whose scale exceeds its precision, appended to an existing DECIMAL column, made
+        // DuckDB 1.5.5 divide by zero and take the process down.
+        case .decimal(let p, let s, 128) where p >= 1 && p <= 38 && s >= 0 && s <= p: return "DECIMAL(\(p),\(s))"
         case .interval(.monthDayNano): return "INTERVAL"
         case .list(let item), .largeList(let item):
             return duckDBType(item.type).map { "\($0)[]" }
-        case .fixedSizeList(let item, let size):
+        case .fixedSizeList(let item, let size) where size >= 1:
             return duckDBType(item.type).map { "\($0)[\(size)]" }
         case .struct(let fields):
             let members = fields.map { f in duckDBType(f.type).map { "\(SQLText.identifier(f.name)) \($0)" } }

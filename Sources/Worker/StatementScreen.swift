@@ -27,6 +27,9 @@ public struct StatementScreen: Sendable, Equatable {
         case tooLong(bytes: Int, limit: Int)
         /// `position` is the 1-based character offset of the comment's opening `/*`.
         case unterminatedComment(position: Int, near: String)
+        /// A statement that DuckDB mishandles so badly that it would invalidate the database
+        /// for every session (an internal error), refused beforehand (0A000).
+        case unsupported(String)
 
         public var description: String {
             switch self {
@@ -34,6 +37,8 @@ public struct StatementScreen: Sendable, Equatable {
                 return "statement is too long: \(bytes) bytes, the limit is \(limit) (maxStatementBytes)"
             case .unterminatedComment(_, let near):
                 return "unterminated /* comment at or near \"\(near)\""
+            case .unsupported(let what):
+                return what
             }
         }
     }
@@ -42,6 +47,12 @@ public struct StatementScreen: Sendable, Equatable {
     public func screen(_ sql: String) throws -> String {
         let count = sql.utf8.count
         guard count <= maxBytes else { throw Rejection.tooLong(bytes: count, limit: maxBytes) }
+        let text = try blankingComments(sql)
+        try Self.checkWriterOptions(text)
+        return text
+    }
+
+    private func blankingComments(_ sql: String) throws -> String {
         // Nothing to look at without a comment opener; most statements end here.
         guard Self.containsCommentOpener(sql.utf8) else { return sql }
         let s = Array(sql.utf8)
@@ -101,6 +112,34 @@ public struct StatementScreen: Sendable, Equatable {
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// DuckDB 1.5.5's CSV writer takes a delimiter whose first byte is not ASCII (`'é'`) to
+    /// an internal error that invalidates the whole database: every session fails from then
+    /// on. `COPY ... TO` and `EXPORT DATABASE` with such a DELIMITER (or DELIM, SEP,
+    /// SEPARATOR) are refused before DuckDB sees them; reading with one works and is left
+    /// alone, as are ASCII delimiters of several characters.
+    static func checkWriterOptions(_ sql: String) throws {
+        let s = Array(sql.utf8)
+        var tokens = SQLTokens(s)
+        guard let first = tokens.nextWord(), first == "COPY" || first == "EXPORT" else { return }
+        var writes = first == "EXPORT"
+        var optionName: String?
+        while let token = tokens.next() {
+            switch token {
+            case .word(let w):
+                if w == "TO" && tokens.depth == 0 { writes = true }
+                optionName = ["DELIMITER", "DELIM", "SEP", "SEPARATOR"].contains(w) ? w : (w == "AS" ? optionName : nil)
+            case .literal(let bytes):
+                if writes, let name = optionName, let lead = bytes.first, lead >= 0x80 {
+                    throw Rejection.unsupported(
+                        "COPY TO with a \(name) that starts with a non-ASCII character is not supported (DuckDB's CSV writer fails on it)")
+                }
+                optionName = nil
+            case .symbol(let c):
+                if c != UInt8(ascii: "=") { optionName = nil }
+            }
+        }
+    }
+
     static func containsCommentOpener(_ utf8: String.UTF8View) -> Bool {
         var previous: UInt8 = 0
         for b in utf8 {
@@ -153,4 +192,72 @@ public struct StatementScreen: Sendable, Equatable {
     }
 
     static func isDigit(_ c: UInt8) -> Bool { c >= 0x30 && c <= 0x39 }
+}
+
+/// Words, string literals and symbols of a statement whose comments are already blanked: just
+/// enough of SQL's lexical structure to find an option and its value.
+struct SQLTokens {
+    enum Token: Equatable {
+        /// An unquoted word, upper-cased.
+        case word(String)
+        /// The bytes between the quotes of a literal ('...', E'...', $tag$...$tag$).
+        case literal([UInt8])
+        case symbol(UInt8)
+    }
+
+    let s: [UInt8]
+    var i = 0
+    /// Parenthesis depth before the next token.
+    private(set) var depth = 0
+
+    init(_ s: [UInt8]) { self.s = s }
+
+    mutating func nextWord() -> String? {
+        if case .word(let w)? = next() { return w }
+        return nil
+    }
+
+    mutating func next() -> Token? {
+        while i < s.count, s[i] == 0x20 || (s[i] >= 0x09 && s[i] <= 0x0D) { i += 1 }
+        guard i < s.count else { return nil }
+        let c = s[i]
+        if c == UInt8(ascii: "-"), i + 1 < s.count, s[i + 1] == UInt8(ascii: "-") {
+            while i < s.count && s[i] != 0x0A { i += 1 }
+            return next()
+        }
+        if c == UInt8(ascii: "'") {
+            let start = i
+            i = StatementScreen.endOfQuoted(s, from: i, quote: c, backslashEscapes: false)
+            return .literal(Array(s[(start + 1)..<max(start + 1, i - 1)]))
+        }
+        if (c == UInt8(ascii: "E") || c == UInt8(ascii: "e")), i + 1 < s.count, s[i + 1] == UInt8(ascii: "'") {
+            let start = i + 1
+            i = StatementScreen.endOfQuoted(s, from: start, quote: UInt8(ascii: "'"), backslashEscapes: true)
+            return .literal(Array(s[(start + 1)..<max(start + 1, i - 1)]))
+        }
+        if c == UInt8(ascii: "\"") {
+            i = StatementScreen.endOfQuoted(s, from: i, quote: c, backslashEscapes: false)
+            return .word("")
+        }
+        if c == UInt8(ascii: "$") {
+            let start = i
+            let end = StatementScreen.endOfDollarQuote(s, from: i)
+            if end > start + 1 {
+                var tagEnd = start + 1
+                while tagEnd < end, s[tagEnd] != UInt8(ascii: "$") { tagEnd += 1 }
+                let tagLength = tagEnd - start + 1
+                i = end
+                return .literal(Array(s[min(start + tagLength, end)..<max(min(start + tagLength, end), end - tagLength)]))
+            }
+        }
+        if StatementScreen.isIdentifier(c) {
+            let start = i
+            while i < s.count, StatementScreen.isIdentifier(s[i]) { i += 1 }
+            return .word(String(decoding: s[start..<i], as: UTF8.self).uppercased())
+        }
+        i += 1
+        if c == UInt8(ascii: "(") { depth += 1 }
+        if c == UInt8(ascii: ")") { depth = max(0, depth - 1) }
+        return .symbol(c)
+    }
 }

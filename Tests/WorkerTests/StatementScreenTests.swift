@@ -63,6 +63,20 @@ final class StatementScreenTests: XCTestCase {
         XCTAssertEqual(StatementScreen.endOfDollarQuote(Array("a$b$ x".utf8), from: 1), 2)
     }
 
+    func testCopyToWithANonASCIIDelimiterIsRefused() {
+        for sql in ["COPY (SELECT 1) TO '/tmp/o.csv' (DELIMITER 'é')", "COPY t TO 'o.csv' WITH (FORMAT csv, DELIM = 'é')",
+                    "copy t to 'o.csv' (sep '€')", "EXPORT DATABASE 'd' (FORMAT csv, DELIMITER E'é')",
+                    "COPY t TO 'o.csv' (DELIMITER $$é$$)", "COPY /* c */ t TO 'o.csv' (SEPARATOR 'é')"] {
+            XCTAssertThrowsError(try screen.screen(sql), sql) { error in
+                guard case .unsupported? = error as? StatementScreen.Rejection else { return XCTFail("\(error)") }
+            }
+        }
+        for sql in ["COPY t FROM 'in.csv' (DELIMITER 'é')", "COPY t TO 'o.csv' (DELIMITER 'ab')", "COPY t TO 'o.csv' (DELIMITER 'aé')",
+                    "COPY t TO 'é.csv' (QUOTE '\"')", "SELECT 'COPY t TO x (DELIMITER é)'", "COPY (SELECT 'é' AS delimiter) TO 'o.csv'"] {
+            XCTAssertNoThrow(try screen.screen(sql), sql)
+        }
+    }
+
     /// Random statements built from the pieces that matter: every output has the input's
     /// length in characters and line breaks, and contains no `/*` outside literals.
     func testRandomPiecesKeepShape() throws {

@@ -24,6 +24,8 @@ enum ErrorTranslation {
                                    hint: "Send a shorter statement, or raise maxStatementBytes (TAVANA_MAX_STATEMENT_BYTES).")
             case .unterminatedComment(let position, _):
                 return ErrorFields(sqlState: SQLState.syntaxError, message: e.description, position: position)
+            case .unsupported:
+                return ErrorFields(sqlState: SQLState.featureNotSupported, message: e.description)
             }
         case let e as AdmissionController.AdmissionError:
             switch e {

@@ -1,8 +1,15 @@
 import CFuzzDriver
 import Foundation
 
-// One binary, one libFuzzer target per run: `tavana-fuzz TARGET [libFuzzer flags] [corpus...]`.
-// The targets live in this folder, one file each; `make fuzz` runs them all.
+// One binary, one libFuzzer target per run, chosen by TAVANA_FUZZ_TARGET (or, in a release
+// build, by a first argument naming it): `TAVANA_FUZZ_TARGET=pg-messages tavana-fuzz
+// [libFuzzer flags] [corpus dirs]`. The targets live in this folder, one file per kind;
+// scripts/fuzz.sh runs them all.
+//
+// Debug builds rename this file's entry point (SwiftPM does so that tests can link
+// executables), so libFuzzer's own main runs there and finds the target through
+// `LLVMFuzzerTestOneInput` below; release builds run this main, which hands over to
+// libFuzzer's driver.
 
 let targets: [String: (UnsafeRawBufferPointer) -> Void] = [
     "pg-messages": PGMessagesTarget.run,
@@ -13,23 +20,31 @@ let targets: [String: (UnsafeRawBufferPointer) -> Void] = [
     "flight-commands": FlightCommandsTarget.run,
 ]
 
-nonisolated(unsafe) var selected: (UnsafeRawBufferPointer) -> Void = { _ in }
+/// The target of this run, looked up once.
+let selected: (UnsafeRawBufferPointer) -> Void = {
+    let name = ProcessInfo.processInfo.environment["TAVANA_FUZZ_TARGET"] ?? ""
+    guard let target = targets[name] else {
+        FileHandle.standardError.write(Data("tavana-fuzz: set TAVANA_FUZZ_TARGET to one of \(targets.keys.sorted().joined(separator: ", "))\n".utf8))
+        exit(2)
+    }
+    return target
+}()
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    selected(UnsafeRawBufferPointer(start: data, count: size))
+    return 0
+}
 
 var arguments = CommandLine.arguments
-guard arguments.count >= 2, let target = targets[arguments[1]] else {
-    FileHandle.standardError.write(Data("usage: tavana-fuzz TARGET [libFuzzer options] [corpus dirs]\ntargets: \(targets.keys.sorted().joined(separator: ", "))\n".utf8))
-    exit(2)
+if arguments.count >= 2, targets[arguments[1]] != nil {
+    setenv("TAVANA_FUZZ_TARGET", arguments[1], 1)
+    arguments.remove(at: 1)
 }
-selected = target
-arguments.remove(at: 1)
-
 var argc = Int32(arguments.count)
 var cStrings: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
 let status = cStrings.withUnsafeMutableBufferPointer { buffer -> Int32 in
     var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = buffer.baseAddress
-    return LLVMFuzzerRunDriver(&argc, &argv) { data, size in
-        selected(UnsafeRawBufferPointer(start: data, count: size))
-        return 0
-    }
+    return LLVMFuzzerRunDriver(&argc, &argv) { data, size in fuzzOne(data, size) }
 }
 exit(status)
