@@ -153,7 +153,10 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "SchedulerTests", dependencies: ["Scheduler", "Worker", "DuckDB"], swiftSettings: strict),
-        .testTarget(name: "WorkerTests", dependencies: ["Worker", "DuckDB"], swiftSettings: strict),
+        .testTarget(
+            name: "WorkerTests",
+            dependencies: ["Worker", "DuckDB", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -38,6 +38,9 @@ public final class EmbeddedWorker: Sendable {
     public let parseGate: ParseGate
     public let screen: StatementScreen
     let logger: Logger
+    /// Set once DuckDB has invalidated the database (after an internal error): from then on
+    /// every statement of every session fails, and only a restart helps.
+    private let invalidation = Mutex<String?>(nil)
 
     public init(configuration: WorkerConfiguration, logger: Logger) throws {
         database = try Database(configuration.database)
@@ -66,6 +69,25 @@ public final class EmbeddedWorker: Sendable {
             return c
         }
         return WorkerSession(connection: connection, user: user, worker: self)
+    }
+
+    /// Why the database is unusable, if DuckDB has invalidated it; health checks report it.
+    public var invalidatedReason: String? { invalidation.withLock { $0 } }
+
+    /// Notes an error from DuckDB: an internal or fatal one invalidates the database for
+    /// everyone, which is logged once, loudly, with the statement's error.
+    func observe(_ error: any Error) {
+        guard let e = error as? DuckDBError,
+              e.type == .fatal || e.type == .internalError || e.message.contains("database has been invalidated") else { return }
+        let first = invalidation.withLock { reason -> Bool in
+            guard reason == nil else { return false }
+            reason = e.message
+            return true
+        }
+        if first {
+            logger.critical("DuckDB invalidated the database; every statement will fail until Tavana restarts",
+                            metadata: ["error": "\(e.message)"])
+        }
     }
 
     public func shutdown() async throws {
@@ -97,7 +119,12 @@ public final class WorkerSession: Sendable {
         try await turn.lock()
         defer { turn.unlock() }
         let connection = self.connection
-        return try await worker.threadPool.runIfActive { try body(connection) }
+        do {
+            return try await worker.threadPool.runIfActive { try body(connection) }
+        } catch {
+            worker.observe(error)
+            throw error
+        }
     }
 
     /// Prepares client SQL: screened (size, comments), then parsed on the parse threads
@@ -170,6 +197,9 @@ public final class WorkerSession: Sendable {
             }
         } catch is CancellationError {
             throw DuckDBError(.interrupt, "INTERRUPT Error: Interrupted!")
+        } catch {
+            worker.observe(error)
+            throw error
         }
     }
 }
