@@ -75,6 +75,7 @@ let package = Package(
             name: "Scheduler",
             dependencies: [
                 "Worker", "DuckDB", "Arrow",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -135,7 +136,7 @@ let package = Package(
         .testTarget(
             name: "PostgresWireTests",
             dependencies: [
-                "PostgresWire", "DuckDB", "Arrow",
+                "PostgresWire", "Scheduler", "Worker", "DuckDB", "Arrow",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
@@ -144,7 +145,8 @@ let package = Package(
         .testTarget(
             name: "FlightSQLTests",
             dependencies: [
-                "FlightSQL", "Arrow", "DuckDB",
+                "FlightSQL", "Scheduler", "Worker", "Arrow", "DuckDB",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -18,11 +18,11 @@ final class BatchCoalescer: @unchecked Sendable {
     /// (ADBC's); a chunk that would cross it starts the next batch.
     static let maximumBytes = 12 << 20
 
-    private let cursor: QueryCursor
+    private let cursor: QueryResult
     private var carried: RecordBatch?
     private var finished = false
 
-    init(_ cursor: QueryCursor) { self.cursor = cursor }
+    init(_ cursor: QueryResult) { self.cursor = cursor }
 
     /// The next batches to send (one joined batch, or one batch that cannot be joined);
     /// empty at the end of the result.

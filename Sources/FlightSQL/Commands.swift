@@ -107,28 +107,13 @@ func packAny(_ message: some SwiftProtobuf.Message) throws -> Data {
     return try any.serializedData()
 }
 
-/// Maps an error from DuckDB, the scheduler or our own code to a gRPC status.
+/// Renders an error as a gRPC status: Flight's own errors as they are, everything else
+/// through `QueryError`, the error type both front doors share (PostgreSQL renders the same
+/// kinds as SQLSTATEs).
 func rpcError(_ error: any Error) -> RPCError {
     switch error {
     case let e as RPCError:
         return e
-    case let e as DuckDBError:
-        switch e.type {
-        case .interrupt: return RPCError(code: .cancelled, message: e.message)
-        // A file or network access the server's configuration forbids.
-        case .permission: return RPCError(code: .permissionDenied, message: e.message)
-        case .outOfMemory: return RPCError(code: .resourceExhausted, message: e.message)
-        default: return RPCError(code: .invalidArgument, message: e.message)
-        }
-    case let e as AdmissionController.AdmissionError:
-        switch e {
-        case .queueFull(let limit):
-            return RPCError(code: .resourceExhausted, message: "too many queries waiting (limit \(limit)); try again later")
-        case .cancelled:
-            return RPCError(code: .cancelled, message: "the query was cancelled while waiting for a slot")
-        }
-    case is CancellationError:
-        return RPCError(code: .cancelled, message: "the call was cancelled")
     case let e as ParameterError:
         return RPCError(code: .invalidArgument, message: e.description)
     case let e as ArrowError:
@@ -137,10 +122,30 @@ func rpcError(_ error: any Error) -> RPCError {
         return RPCError(code: .invalidArgument, message: "malformed protobuf message: \(e)")
     case let e as SwiftProtobuf.AnyUnpackError:
         return RPCError(code: .invalidArgument, message: "malformed protobuf Any: \(e)")
-    case let e as StatementScreen.Rejection:
-        if case .unsupported = e { return RPCError(code: .unimplemented, message: e.description) }
-        return RPCError(code: .invalidArgument, message: e.description)
     default:
-        return RPCError(code: .internalError, message: "\(error)")
+        guard let query = QueryError.from(error) else { return RPCError(code: .internalError, message: "\(error)") }
+        return RPCError(code: statusCode(query.kind), message: query.message)
+    }
+}
+
+/// The gRPC status of each kind of error.
+func statusCode(_ kind: QueryError.Kind) -> RPCError.Code {
+    switch kind {
+    case .engine(let type):
+        switch type {
+        // A file or network access the server's configuration forbids.
+        case .permission: return .permissionDenied
+        case .outOfMemory: return .resourceExhausted
+        case .interrupt: return .cancelled
+        case .fatal, .internalError: return .internalError
+        default: return .invalidArgument
+        }
+    case .queueFull: return .resourceExhausted
+    case .cancelled: return .cancelled
+    case .statementTimeout: return .deadlineExceeded
+    case .statementTooLong, .syntax, .invalidInput: return .invalidArgument
+    case .unsupported: return .unimplemented
+    case .tableExists: return .alreadyExists
+    case .tableMissing: return .notFound
     }
 }

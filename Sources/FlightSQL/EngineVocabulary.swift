@@ -8,7 +8,7 @@ import Synchronization
 ///
 /// All of it is built into DuckDB and its loaded extensions, so it is the same in every
 /// session: it is read once, on the first request that needs it, and kept for the life of
-/// the process. (Only the system catalog is read; user macros are left out.)
+/// the service. (Only the system catalog is read; user macros are left out.)
 struct EngineVocabulary: Sendable {
     var keywords: [String] = []
     var numericFunctions: [String] = []
@@ -20,24 +20,11 @@ struct EngineVocabulary: Sendable {
     /// SQL_SUPPORTS_CONVERT: SqlSupportsConvert code → the codes it casts to.
     var conversions: [Int32: [Int32]] = [:]
 
-    private static let cache = Mutex<EngineVocabulary?>(nil)
-
-    /// The vocabulary, read through a session of `scheduler` the first time.
-    static func shared(_ scheduler: Scheduler) async throws -> EngineVocabulary {
-        if let known = cache.withLock({ $0 }) { return known }
-        let session = try await scheduler.openSession(user: FlightCaller.user ?? "")
-        defer { session.close() }
-        let loaded = try await session.run { conn in try load(conn) }
-        // Two first requests may both load; they read the same catalog, so either may win.
-        cache.withLock { $0 = loaded }
-        return loaded
-    }
-
-    static func load(_ conn: Connection) throws -> EngineVocabulary {
+    static func load(_ session: Session) async throws -> EngineVocabulary {
         var v = EngineVocabulary()
-        v.keywords = try Metadata.rows(conn, "SELECT DISTINCT upper(keyword_name) FROM duckdb_keywords() ORDER BY 1")
+        v.keywords = try await Metadata.rows(session, "SELECT DISTINCT upper(keyword_name) FROM duckdb_keywords() ORDER BY 1")
             .compactMap { $0[0] }
-        for row in try Metadata.rows(conn, functionKindsSQL) {
+        for row in try await Metadata.rows(session, functionKindsSQL) {
             guard let kind = row[0], let name = row[1] else { continue }
             switch kind {
             case "numeric": v.numericFunctions.append(name)
@@ -48,8 +35,8 @@ struct EngineVocabulary: Sendable {
             }
         }
         let types = "SELECT DISTINCT upper(type_name) FROM duckdb_types() UNION SELECT DISTINCT logical_type FROM duckdb_types()"
-        v.typeNames = Set(try Metadata.rows(conn, types).compactMap { $0[0] })
-        v.conversions = try conversions(conn)
+        v.typeNames = Set(try await Metadata.rows(session, types).compactMap { $0[0] })
+        v.conversions = try await conversions(session)
         return v
     }
 
@@ -130,14 +117,14 @@ struct EngineVocabulary: Sendable {
     /// Which CASTs DuckDB implements, found by trying each on a value. DuckDB decides this
     /// only when a cast runs, and says "Unimplemented type for cast" for a missing one; any
     /// other failure (e.g. '1' is no DATE) means the cast exists and only the value didn't fit.
-    static func conversions(_ conn: Connection) throws -> [Int32: [Int32]] {
+    static func conversions(_ session: Session) async throws -> [Int32: [Int32]] {
         var implemented: [String: Bool] = [:]
         var map: [Int32: [Int32]] = [:]
         for from in convertTypes {
             for to in convertTypes {
                 let key = "\(from.sample) -> \(to.type)"
                 if implemented[key] == nil {
-                    implemented[key] = try castExists(conn, from.sample, to.type)
+                    implemented[key] = try await castExists(session, from.sample, to.type)
                 }
                 if implemented[key] == true { map[from.code, default: []].append(to.code) }
             }
@@ -145,12 +132,29 @@ struct EngineVocabulary: Sendable {
         return map
     }
 
-    static func castExists(_ conn: Connection, _ sample: String, _ type: String) throws -> Bool {
+    static func castExists(_ session: Session, _ sample: String, _ type: String) async throws -> Bool {
         do {
-            _ = try Metadata.rows(conn, "SELECT CAST(v AS \(type))::VARCHAR FROM (SELECT \(sample) AS v)")
+            _ = try await Metadata.rows(session, "SELECT CAST(v AS \(type))::VARCHAR FROM (SELECT \(sample) AS v)")
             return true
         } catch let error as DuckDBError {
             return !error.message.contains("Unimplemented type for cast")
         }
+    }
+}
+
+/// The vocabulary of the worker the service talks to, read through a session the first time
+/// it is asked for and kept by the service (it is built into DuckDB, the same in every
+/// session).
+final class VocabularyCache: Sendable {
+    private let cache = Mutex<EngineVocabulary?>(nil)
+
+    func vocabulary(_ scheduler: Scheduler) async throws -> EngineVocabulary {
+        if let known = cache.withLock({ $0 }) { return known }
+        let session = try await scheduler.openSession(user: FlightCaller.user ?? "")
+        defer { session.close() }
+        let loaded = try await EngineVocabulary.load(session)
+        // Two first requests may both load; they read the same catalog, so either may win.
+        cache.withLock { $0 = loaded }
+        return loaded
     }
 }

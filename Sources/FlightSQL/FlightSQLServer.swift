@@ -4,6 +4,7 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import Logging
+import NIOCore
 import NIOPosix
 import Scheduler
 
@@ -32,14 +33,16 @@ public final class FlightSQLServer: Sendable {
     /// cannot be read.
     public init(
         host: String, port: Int, scheduler: Scheduler, serverVersion: String,
-        authenticator: FlightAuthenticator? = nil, tls: TLSFiles? = nil, logger: Logger
+        authenticator: FlightAuthenticator? = nil, tls: TLSFiles? = nil, eventLoopGroup: any EventLoopGroup,
+        ticketLifetime: Duration = .seconds(60), preparedStatementIdleLifetime: Duration = .seconds(30 * 60), logger: Logger
     ) throws {
         self.host = host
         self.port = port
         self.tls = tls != nil
         self.logger = logger
         self.service = FlightSQLService(
-            scheduler: scheduler, registry: HandleRegistry(), serverVersion: serverVersion, logger: logger)
+            scheduler: scheduler, registry: HandleRegistry(ticketTTL: ticketLifetime, preparedIdleTTL: preparedStatementIdleLifetime),
+            serverVersion: serverVersion, vocabulary: VocabularyCache(), logger: logger)
         var config = HTTP2ServerTransport.Custom<FlightListenerFactory>.Config.defaults
         config.rpc.maxRequestPayloadSize = 256 * 1024 * 1024
         // Large Arrow batches: HTTP/2's default 64 KiB window and 16 KiB frames would make
@@ -51,7 +54,7 @@ public final class FlightSQLServer: Sendable {
         config.connection.keepalive.clientBehavior.allowWithoutCalls = true
         config.connection.keepalive.clientBehavior.minPingIntervalWithoutCalls = .zero
         let factory = try FlightListenerFactory(
-            host: host, port: port, tls: tls, eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
+            host: host, port: port, tls: tls, eventLoopGroup: eventLoopGroup,
             onConnectionClosed: { [service] peer in service.connectionClosed(peer: peer) })
         self.transport = HTTP2ServerTransport.Custom(listenerFactory: factory, config: config)
         self.server = GRPCServer(

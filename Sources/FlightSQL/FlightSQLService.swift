@@ -5,6 +5,7 @@ import GRPCCore
 import Logging
 import Scheduler
 import SwiftProtobuf
+import Worker
 
 /// Implements the Flight service with Flight SQL semantics over the scheduler.
 ///
@@ -18,6 +19,7 @@ struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtoc
     let scheduler: Scheduler
     let registry: HandleRegistry
     let serverVersion: String
+    let vocabulary: VocabularyCache
     let logger: Logger
 
     // MARK: - Handshake and discovery
@@ -169,10 +171,7 @@ struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtoc
                     first.close()
                     guard let session = pending.session else { break }
                     for row in rest {
-                        let cursor = try await session.startQuery { _ in
-                            try statement.bind(row)
-                            return try statement.execute()
-                        }
+                        let cursor = try await session.execute(statement, parameters: row)
                         defer { cursor.close() }
                         try await stream(cursor, with: &writer, to: write)
                     }
@@ -191,7 +190,7 @@ struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtoc
     /// done (backpressure: two batches at most). A batch outlives its messages'
     /// serialization, which happens inside `write`.
     func stream(
-        _ cursor: QueryCursor, with writer: inout IPCStreamWriter,
+        _ cursor: QueryResult, with writer: inout IPCStreamWriter,
         to write: @Sendable (IPCMessage) async throws -> Void
     ) async throws {
         let batches = BatchCoalescer(cursor)
@@ -248,13 +247,9 @@ struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtoc
             let rows = handle.parameters
             let params = rows.first ?? []
             let statement = handle.statement
-            let hasParams = statement.parameterCount > 0 || !params.isEmpty
-            let cursor = try await handle.session.startQuery { _ in
-                if hasParams { try statement.bind(params) }
-                return try statement.execute()
-            }
+            let cursor = try await handle.session.execute(statement, parameters: params)
             do {
-                let schema = try await cursor.arrowSchema()
+                let schema = try await cursor.schema()
                 let source: ResultSource = rows.count > 1
                     ? .perParameterRow(first: cursor, rest: Array(rows.dropFirst()), statement: statement)
                     : .cursor(cursor)
@@ -267,13 +262,13 @@ struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtoc
         case .statementUpdate, .preparedUpdate, .ingest:
             throw RPCError(code: .invalidArgument, message: "updates go through DoPut, not GetFlightInfo")
         case .sqlInfo(let ids):
-            let vocabulary = try await EngineVocabulary.shared(scheduler)
+            let vocabulary = try await self.vocabulary.vocabulary(scheduler)
             let batch = Metadata.sqlInfo(ids, serverVersion: serverVersion, preparedTimeout: registry.preparedIdleTTL,
                                          vocabulary: vocabulary)
             return PendingResult(schema: batch.schema, source: .batches([batch]), session: nil, ownsSession: false,
                                  ttl: registry.ticketTTL)
         case .xdbcTypeInfo(let request):
-            let batch = Metadata.xdbcTypeInfo(request, vocabulary: try await EngineVocabulary.shared(scheduler))
+            let batch = Metadata.xdbcTypeInfo(request, vocabulary: try await vocabulary.vocabulary(scheduler))
             return PendingResult(schema: batch.schema, source: .batches([batch]), session: nil, ownsSession: false,
                                  ttl: registry.ticketTTL)
         case .tables(let request) where request.includeSchema:
@@ -318,24 +313,26 @@ struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtoc
         let session = try await session(for: transaction)
         do {
             let statement = try await session.prepare(sql)
-            // A client that gives up on GetFlightInfo (deadline, cancel) stops the query.
-            let cursor = try await withTaskCancellationHandler {
-                try await session.startQuery { _ in
-                    if !parameters.isEmpty || statement.parameterCount > 0 { try statement.bind(parameters) }
-                    return try statement.execute()
-                }
-            } onCancel: {
-                session.cancel()
-            }
             do {
-                var schema = try await cursor.arrowSchema()
-                for i in schema.fields.indices where nonNullable.contains(schema.fields[i].name) {
-                    schema.fields[i].nullable = false
+                // A client that gives up on GetFlightInfo (deadline, cancel) stops the query.
+                let cursor = try await withTaskCancellationHandler {
+                    try await session.execute(statement, parameters: parameters)
+                } onCancel: {
+                    session.cancel()
                 }
-                return PendingResult(schema: schema, source: .cursor(cursor), session: session, ownsSession: owned,
-                                     ttl: registry.ticketTTL)
+                do {
+                    var schema = try await cursor.schema()
+                    for i in schema.fields.indices where nonNullable.contains(schema.fields[i].name) {
+                        schema.fields[i].nullable = false
+                    }
+                    return PendingResult(schema: schema, source: .cursor(cursor), session: session, ownsSession: owned,
+                                         statement: statement, ttl: registry.ticketTTL)
+                } catch {
+                    cursor.close()
+                    throw error
+                }
             } catch {
-                cursor.close()
+                if !owned { await session.close(statement) }
                 throw error
             }
         } catch {
@@ -413,12 +410,20 @@ struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtoc
         let session = try await session(for: transaction)
         defer { if owned { session.close() } }
         let statement = try await session.prepare(sql)
-        return try await withTaskCancellationHandler {
-            let cursor = try await session.startQuery { _ in try statement.execute() }
-            defer { cursor.close() }
-            return Int64(cursor.result.rowsChanged ?? -1)
-        } onCancel: {
-            session.cancel()
+        do {
+            let changed = try await withTaskCancellationHandler {
+                let cursor = try await session.execute(statement)
+                defer { cursor.close() }
+                try await cursor.drain()
+                return Int64(cursor.rowsChanged ?? -1)
+            } onCancel: {
+                session.cancel()
+            }
+            await session.close(statement)
+            return changed
+        } catch {
+            await session.close(statement)
+            throw error
         }
     }
 
@@ -427,11 +432,9 @@ struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtoc
         var known = false
         let statement = handle.statement
         for row in rows {
-            let cursor = try await handle.session.startQuery { _ in
-                if statement.parameterCount > 0 || !row.isEmpty { try statement.bind(row) }
-                return try statement.execute()
-            }
-            if let n = cursor.result.rowsChanged { total += Int64(n); known = true }
+            let cursor = try await handle.session.execute(statement, parameters: row)
+            if let n = cursor.rowsChanged { total += Int64(n); known = true }
+            try await cursor.drain()
             cursor.close()
         }
         return known ? total : -1
@@ -493,7 +496,7 @@ struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtoc
     func beginTransaction(peer: String) async throws -> String {
         let session = try await scheduler.openSession(user: FlightCaller.user ?? "")
         do {
-            try await session.run { try $0.execute("BEGIN TRANSACTION") }
+            try await session.beginTransaction()
         } catch {
             session.close()
             throw error
@@ -512,23 +515,23 @@ struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtoc
         for session in orphans {
             Task {
                 defer { session.close() }
-                _ = try? await session.run { try $0.execute("ROLLBACK") }
+                try? await session.rollback()
             }
         }
     }
 
     func endTransaction(_ id: String, _ action: Arrow_Flight_Protocol_Sql_ActionEndTransactionRequest.EndTransaction) async throws {
-        let sql: String
+        let commit: Bool
         switch action {
-        case .commit: sql = "COMMIT"
-        case .rollback: sql = "ROLLBACK"
+        case .commit: commit = true
+        case .rollback: commit = false
         default: throw RPCError(code: .invalidArgument, message: "EndTransaction needs COMMIT or ROLLBACK")
         }
         guard let session = registry.removeTransaction(id) else {
             throw RPCError(code: .notFound, message: "unknown or finished transaction")
         }
         defer { session.close() }
-        try await session.run { try $0.execute(sql) }
+        if commit { try await session.commit() } else { try await session.rollback() }
     }
 
     /// Cancels the query behind a FlightInfo's ticket: interrupts it and drops the ticket, or
@@ -556,9 +559,8 @@ struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtoc
         do {
             let statement = try await session.prepare(query)
             let id = HandleRegistry.newID()
-            let (parameterTypes, datasetSchema) = try await session.run { _ in
-                (statement.parameterTypes, try statement.arrowSchema())
-            }
+            let parameterTypes = statement.description.parameterTypes
+            let datasetSchema = statement.description.arrowSchema
             registry.addPrepared(PreparedHandle(id: id, session: session, ownsSession: owned, statement: statement, query: query))
             var result = Arrow_Flight_Protocol_Sql_ActionCreatePreparedStatementResult()
             result.preparedStatementHandle = Data(id.utf8)

@@ -2,19 +2,20 @@ import Arrow
 import DuckDB
 import Foundation
 import Scheduler
+import Worker
 
 /// Where the rows of a ticket come from.
 enum ResultSource: Sendable {
     /// A query that has started running; `DoGet` pulls it batch by batch.
-    case cursor(QueryCursor)
+    case cursor(QueryResult)
     /// Rows Tavana built itself (metadata answers).
     case batches([RecordBatch])
     /// A prepared query bound to several parameter rows: it runs once per row and the
     /// results follow one another. The first run has started; the others start in `DoGet`.
-    case perParameterRow(first: QueryCursor, rest: [[DuckDBValue]], statement: PreparedStatement)
+    case perParameterRow(first: QueryResult, rest: [[DuckDBValue]], statement: StatementHandle)
 
     /// The query that has started, if any.
-    var startedCursor: QueryCursor? {
+    var startedCursor: QueryResult? {
         switch self {
         case .cursor(let cursor), .perParameterRow(let cursor, _, _): return cursor
         case .batches: return nil
@@ -30,19 +31,27 @@ final class PendingResult: @unchecked Sendable {
     let ownedSession: Session?
     /// The session to interrupt when the stream is cancelled.
     let session: Session?
+    /// A statement the result made for itself, freed with it (when the session is not owned;
+    /// an owned session frees its statements as it closes).
+    let statement: StatementHandle?
     let expires: ContinuousClock.Instant
 
-    init(schema: Schema, source: ResultSource, session: Session?, ownsSession: Bool, ttl: Duration) {
+    init(schema: Schema, source: ResultSource, session: Session?, ownsSession: Bool, statement: StatementHandle? = nil, ttl: Duration) {
         self.schema = schema
         self.source = source
         self.session = session
         self.ownedSession = ownsSession ? session : nil
+        self.statement = ownsSession ? nil : statement
         self.expires = .now + ttl
     }
 
-    /// Gives back the admission slot and the session (if owned). Idempotent.
+    /// Gives back the admission slot, the statement and the session (if owned). Idempotent
+    /// (a session frees a statement once).
     func release() {
         source.startedCursor?.close()
+        if let statement, let session {
+            Task { await session.close(statement) }
+        }
         ownedSession?.close()
     }
 }
@@ -54,13 +63,13 @@ final class PreparedHandle: @unchecked Sendable {
     let session: Session
     /// False when the statement was prepared inside a transaction, whose session it borrows.
     let ownsSession: Bool
-    let statement: PreparedStatement
+    let statement: StatementHandle
     let query: String
     private let lock = NSLock()
     private var _parameters: [[DuckDBValue]] = []
     private var _lastUsed: ContinuousClock.Instant = .now
 
-    init(id: String, session: Session, ownsSession: Bool = true, statement: PreparedStatement, query: String) {
+    init(id: String, session: Session, ownsSession: Bool = true, statement: StatementHandle, query: String) {
         self.id = id
         self.session = session
         self.ownsSession = ownsSession
@@ -76,8 +85,15 @@ final class PreparedHandle: @unchecked Sendable {
 
     func touch() { lock.withLock { _lastUsed = .now } }
 
-    /// Closes the session if the handle owns it.
-    func close() { if ownsSession { session.close() } }
+    /// Frees the statement, and the session if the handle owns it.
+    func close() {
+        if ownsSession {
+            session.close()
+        } else {
+            let session = self.session, statement = self.statement
+            Task { await session.close(statement) }
+        }
+    }
     var lastUsed: ContinuousClock.Instant { lock.withLock { _lastUsed } }
 }
 

@@ -63,10 +63,9 @@ enum Metadata {
     static func opt(_ has: Bool, _ value: String) -> DuckDBValue { has ? .varchar(value) : .null }
 
     /// Every row of a query whose columns are all VARCHAR.
-    static func rows(_ conn: Connection, _ sql: String, _ params: [DuckDBValue] = []) throws -> [[String?]] {
-        let result = try conn.query(sql, params)
+    static func rows(_ session: Session, _ sql: String, _ params: [DuckDBValue] = []) async throws -> [[String?]] {
         var out: [[String?]] = []
-        while let batch = try result.nextArrowBatch() {
+        for batch in try await session.collect(sql, parameters: params) {
             for r in 0..<batch.length {
                 out.append(batch.columns.map { $0.isNull(r) ? nil : $0.string(r) })
             }
@@ -218,14 +217,11 @@ enum Metadata {
     static func tablesWithSchemas(_ c: Arrow_Flight_Protocol_Sql_CommandGetTables, session: Session) async throws -> RecordBatch {
         let (sql, params) = tablesQuery(c)
         let ordered = "SELECT * FROM (\(sql)) ORDER BY 4, 1, 2, 3"
-        let rows = try await session.run { conn in try Metadata.rows(conn, ordered, params) }
+        let rows = try await Metadata.rows(session, ordered, params)
         var schemas: [[UInt8]?] = []
         for row in rows {
             let name = [row[0], row[1], row[2]].compactMap { $0 }.map(SQLText.identifier).joined(separator: ".")
-            let schema: Schema = try await session.run { conn in
-                let result = try conn.query("SELECT * FROM \(name) LIMIT 0")
-                return try result.arrowSchema()
-            }
+            let schema = try await session.resultSchema("SELECT * FROM \(name) LIMIT 0")
             schemas.append(IPCStreamWriter(schema: schema).schemaMessage().encapsulated())
         }
         let schema = Schema([

@@ -23,36 +23,43 @@ public struct EmbeddedServer: Sendable {
 
     public func run() async throws {
         let config = configuration
-        let authentication = try config.authentication()
+        let credentials = try config.credentials()
         let tls = try makeTLSContext()
         let workerConfig = config.workerConfiguration()
         let dbConfig = workerConfig.database
         logger.info("opening database", metadata: [
-            "database": "\(config.database)", "extensions": "\(dbConfig.extensions.joined(separator: ","))",
-            "workers": "\(config.workers)", "threads": "\(config.threads.map(String.init) ?? "all")",
+            "database": "\(config.engine.database)", "extensions": "\(dbConfig.extensions.joined(separator: ","))",
+            "workers": "\(config.admission.slots)", "threads": "\(config.engine.threads.map(String.init) ?? "all")",
             "parseThreads": "\(workerConfig.parseThreads)", "parseThreadsPerUser": "\(workerConfig.parseThreadsPerUser)",
         ])
+        if config.security.scramSaltKey == nil && credentials.method != .trust {
+            logger.notice("scramSaltKey is not set: SCRAM salts of plain-text users differ between restarts and replicas")
+        }
         let worker = try EmbeddedWorker(configuration: workerConfig, logger: logger)
-        let scheduler = Scheduler(worker: worker, slots: config.workers, maxQueued: config.maxQueued, logger: logger)
+        let scheduler = Scheduler(worker: worker, slots: config.admission.slots, maxQueued: config.admission.maxQueued, logger: logger)
+        // One event-loop group for both front doors, owned here and shut down last.
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let context = PostgresServerContext(
-            scheduler: scheduler, authentication: authentication, maxMessageSize: config.maxMessageSize,
+            scheduler: scheduler, authentication: credentials, maxMessageSize: config.postgres.maxMessageSize,
             serverVersion: "15.0 (Tavana \(TavanaBuild.version), DuckDB \(DuckDBLibrary.loadedVersion))",
-            maxConnections: config.maxConnections, authenticationTimeout: .seconds(config.authenticationTimeout),
-            logger: logger)
-        let group = MultiThreadedEventLoopGroup.singleton
-        let pg = PostgresServer(host: config.host, port: config.pgPort, tls: tls, context: context, group: group)
+            maxConnections: config.postgres.maxConnections,
+            authenticationTimeout: .seconds(config.postgres.authenticationTimeout),
+            flushThreshold: config.postgres.flushThreshold, logger: logger)
+        let pg = PostgresServer(host: config.host, port: config.postgres.port, tls: tls, context: context, group: group)
         let bound = try await pg.bind()
         logger.info("postgres listening", metadata: [
-            "host": "\(config.host)", "port": "\(bound.port ?? config.pgPort)",
-            "auth": "\(authentication.method.rawValue)", "tls": "\(tls != nil)",
+            "host": "\(config.host)", "port": "\(bound.port ?? config.postgres.port)",
+            "auth": "\(credentials.method.rawValue)", "tls": "\(tls != nil)",
         ])
         let flight = try FlightSQLServer(
-            host: config.host, port: config.flightPort, scheduler: scheduler,
+            host: config.host, port: config.flight.port, scheduler: scheduler,
             serverVersion: "Tavana \(TavanaBuild.version), DuckDB \(DuckDBLibrary.loadedVersion)",
-            authenticator: flightAuthenticator(authentication, tokenLifetime: TimeInterval(config.flightTokenLifetime)),
-            tls: tls == nil ? nil : config.tlsCertificate.flatMap { cert in
-                config.tlsKey.map { FlightSQLServer.TLSFiles(certificateChain: cert, privateKey: $0) }
+            authenticator: flightAuthenticator(credentials, tokenLifetime: TimeInterval(config.flight.tokenLifetime)),
+            tls: tls == nil ? nil : config.security.tlsCertificate.flatMap { cert in
+                config.security.tlsKey.map { FlightSQLServer.TLSFiles(certificateChain: cert, privateKey: $0) }
             },
+            eventLoopGroup: group, ticketLifetime: .seconds(config.flight.ticketLifetime),
+            preparedStatementIdleLifetime: .seconds(config.flight.preparedStatementIdleLifetime),
             logger: logger)
         let services = ServiceGroup(
             configuration: .init(
@@ -64,32 +71,22 @@ public struct EmbeddedServer: Sendable {
                 logger: logger))
         try await services.run()
         try await worker.shutdown()
+        try await group.shutdownGracefully()
         logger.info("stopped")
     }
 
-    /// Flight checks the same users as PostgreSQL (basic credentials, then bearer tokens);
-    /// trust needs none.
-    func flightAuthenticator(_ authentication: AuthenticationConfiguration, tokenLifetime: TimeInterval) -> FlightAuthenticator? {
-        guard authentication.method != .trust else { return nil }
-        let users = authentication.users
+    /// Flight checks the same users as PostgreSQL, with the same constant-time check (basic
+    /// credentials, then bearer tokens); trust needs none.
+    func flightAuthenticator(_ credentials: CredentialStore, tokenLifetime: TimeInterval) -> FlightAuthenticator? {
+        guard credentials.method != .trust else { return nil }
         return FlightAuthenticator(tokenLifetime: tokenLifetime) { user, password in
-            guard let secret = users[user] else { return false }
-            switch secret {
-            case .plain(let expected):
-                return expected == password
-            case .md5(let expected):
-                let digest = Insecure.MD5.hash(data: Array((password + user).utf8))
-                return expected == "md5" + digest.map { String(format: "%02x", $0) }.joined()
-            case .scram(let verifier):
-                let candidate = SCRAMVerifier(password: password, salt: verifier.salt, iterations: verifier.iterations)
-                return candidate.storedKey == verifier.storedKey && candidate.serverKey == verifier.serverKey
-            }
+            credentials.verifyPassword(user: user, password: password)
         }
     }
 
     func makeTLSContext() throws -> NIOSSLContext? {
-        guard let cert = configuration.tlsCertificate, let key = configuration.tlsKey else {
-            if configuration.tlsCertificate != nil || configuration.tlsKey != nil {
+        guard let cert = configuration.security.tlsCertificate, let key = configuration.security.tlsKey else {
+            if configuration.security.tlsCertificate != nil || configuration.security.tlsKey != nil {
                 throw ServerConfiguration.ConfigurationError.invalid("TLS needs both a certificate and a key")
             }
             return nil

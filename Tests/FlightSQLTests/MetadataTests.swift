@@ -1,21 +1,30 @@
 import Arrow
 import DuckDB
 import Foundation
+import Logging
+import Scheduler
 import SwiftProtobuf
+import Worker
 import XCTest
 
 @testable import FlightSQL
 
 final class MetadataTests: XCTestCase {
-    func connection(_ ddl: [String] = []) throws -> Connection {
-        let c = try Database(DatabaseConfiguration()).connect()
-        for statement in ddl { _ = try c.execute(statement) }
-        return c
+    /// A session on an in-memory DuckDB of its own, with `ddl` run in it.
+    func connection(_ ddl: [String] = []) async throws -> Session {
+        let worker = try EmbeddedWorker(
+            configuration: WorkerConfiguration(database: DatabaseConfiguration(), executionThreads: 2, parseThreads: 2,
+                                               parseThreadsPerUser: 2, maxStatementBytes: 1 << 20),
+            logger: Logger(label: "test"))
+        let scheduler = Scheduler(worker: worker, slots: 2, maxQueued: 10, logger: Logger(label: "test"))
+        let session = try await scheduler.openSession(user: "test")
+        for statement in ddl { try await session.run(statement) }
+        return session
     }
 
-    func rows(_ c: Connection, _ command: Command) throws -> [[String?]] {
+    func rows(_ c: Session, _ command: Command) async throws -> [[String?]] {
         let (sql, params) = try Metadata.query(for: command)
-        return try Metadata.rows(c, "SELECT COLUMNS(*)::VARCHAR FROM (\(sql))", params)
+        return try await Metadata.rows(c, "SELECT COLUMNS(*)::VARCHAR FROM (\(sql))", params)
     }
 
     // MARK: - Commands carry their fields
@@ -45,24 +54,27 @@ final class MetadataTests: XCTestCase {
         "CREATE TABLE c (x INTEGER, y INTEGER, w VARCHAR REFERENCES P (U), FOREIGN KEY (x, y) REFERENCES p (a, b))",
     ]
 
-    func testPrimaryKeysQuery() throws {
-        let c = try connection(Self.keysDDL)
+    func testPrimaryKeysQuery() async throws {
+        let c = try await connection(Self.keysDDL)
         var request = Arrow_Flight_Protocol_Sql_CommandGetPrimaryKeys()
         request.table = "p"
-        XCTAssertEqual(try rows(c, .primaryKeys(request)), [
+        let keys = try await rows(c, .primaryKeys(request))
+        XCTAssertEqual(keys, [
             ["memory", "main", "p", "a", "p_a_b_pkey", "1"],
             ["memory", "main", "p", "b", "p_a_b_pkey", "2"],
         ])
         request.dbSchema = "elsewhere"
-        XCTAssertEqual(try rows(c, .primaryKeys(request)), [])
+        let none = try await rows(c, .primaryKeys(request))
+        XCTAssertEqual(none, [])
     }
 
-    func testImportedKeysResolveTheReferencedNames() throws {
-        let c = try connection(Self.keysDDL)
+    func testImportedKeysResolveTheReferencedNames() async throws {
+        let c = try await connection(Self.keysDDL)
         var request = Arrow_Flight_Protocol_Sql_CommandGetImportedKeys()
         request.table = "c"
         // `REFERENCES P (U)` was written in upper case; the answer names the stored `p.u`.
-        XCTAssertEqual(try rows(c, .importedKeys(request)).map { [$0[2], $0[3], $0[7], $0[8], $0[10]] }, [
+        let imported = try await rows(c, .importedKeys(request))
+        XCTAssertEqual(imported.map { [$0[2], $0[3], $0[7], $0[8], $0[10]] }, [
             ["p", "a", "x", "1", "p_a_b_pkey"],
             ["p", "b", "y", "2", "p_a_b_pkey"],
             ["p", "u", "w", "1", "p_u_key"],
@@ -131,8 +143,8 @@ final class MetadataTests: XCTestCase {
         XCTAssertEqual(union.children[3].value(0, as: Int32.self), 90_000)
     }
 
-    func testVocabularyIsReadFromDuckDB() throws {
-        let v = try EngineVocabulary.load(try connection())
+    func testVocabularyIsReadFromDuckDB() async throws {
+        let v = try await EngineVocabulary.load(try await connection())
         XCTAssertTrue(v.keywords.contains("SELECT"))
         XCTAssertTrue(v.numericFunctions.contains("abs"))
         XCTAssertTrue(v.stringFunctions.contains("lower"))

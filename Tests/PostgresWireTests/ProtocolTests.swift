@@ -4,6 +4,7 @@ import NIOCore
 import XCTest
 
 @testable import PostgresWire
+import Scheduler
 
 final class FrontendDecoderTests: XCTestCase {
     func decodeAll(_ bytes: [UInt8], startup: Bool = false, max: Int = 1 << 20) throws -> [FrontendMessage] {
@@ -120,8 +121,8 @@ final class FrontendDecoderTests: XCTestCase {
 }
 
 final class AuthenticationTests: XCTestCase {
-    func config(_ method: AuthenticationMethod, _ secret: String) -> AuthenticationConfiguration {
-        AuthenticationConfiguration(method: method, users: ["alice": .parse(secret)])
+    func config(_ method: AuthenticationMethod, _ secret: String) -> CredentialStore {
+        CredentialStore(method: method, users: ["alice": .parse(secret)], saltKey: Array(repeating: 7, count: 32))
     }
 
     func password(_ s: String) -> ByteBuffer {

@@ -15,9 +15,9 @@ final class EmbeddedWorkerTests: XCTestCase {
 
     func testClientSQLIsScreenedBeforeDuckDB() async throws {
         let worker = try makeWorker(maxStatementBytes: 64)
-        let session = try await worker.openSession(user: "a")
+        let session = try await worker.openEmbeddedSession(SessionOptions(user: "a"))
         let statement = try await session.prepare("SELECT /* a /* b */ */ 42 AS v")
-        XCTAssertEqual(statement.columns.map(\.name), ["v"])
+        XCTAssertEqual(statement.description.columns.map(\.name), ["v"])
         do {
             _ = try await session.prepare("SELECT '" + String(repeating: "x", count: 100) + "'")
             XCTFail("expected tooLong")
@@ -25,18 +25,18 @@ final class EmbeddedWorkerTests: XCTestCase {
             XCTAssertEqual(e, .tooLong(bytes: 109, limit: 64))
         }
         do {
-            try await session.execute("SELECT 1 /* open")
+            _ = try await session.run("SELECT 1 /* open")
             XCTFail("expected an unterminated comment")
         } catch let e as StatementScreen.Rejection {
             guard case .unterminatedComment = e else { return XCTFail("\(e)") }
         }
-        let changed = try await session.execute("CREATE TABLE t AS SELECT 1 AS a; INSERT INTO t VALUES (2), (3)")
+        let changed = try await session.run("CREATE TABLE t AS SELECT 1 AS a; INSERT INTO t VALUES (2), (3)")
         XCTAssertEqual(changed, 2)
     }
 
     func testInterruptEndsTheWaitForAParseAtOnce() async throws {
         let worker = try makeWorker(parseThreads: 1, perUser: 1)
-        let session = try await worker.openSession(user: "a")
+        let session = try await worker.openEmbeddedSession(SessionOptions(user: "a"))
         // About a second of parsing (an IN list of 100,000 elements); DuckDB cannot stop it.
         let slow = "SELECT 1 IN (" + Array(repeating: "1", count: 100_000).joined(separator: ",") + ")"
         let clock = ContinuousClock()
@@ -53,7 +53,7 @@ final class EmbeddedWorkerTests: XCTestCase {
         }
         // The session's next call waits for the abandoned parse, then works.
         let next = try await session.prepare("SELECT 2 AS v")
-        XCTAssertEqual(next.columns.map(\.name), ["v"])
+        XCTAssertEqual(next.description.columns.map(\.name), ["v"])
         XCTAssertEqual(worker.parseGate.snapshot.active, 0)
     }
 

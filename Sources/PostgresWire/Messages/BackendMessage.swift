@@ -1,8 +1,9 @@
 import NIOCore
 
-/// Messages the server sends, encoded straight into a ByteBuffer. DataRow is not here: rows
-/// are written column by column by `ColumnValueEncoder` into one buffer per batch.
-public enum BackendMessage: Sendable {
+/// Messages the server sends, encoded straight into a ByteBuffer. DataRow has a fast path of
+/// its own (`beginDataRow` / `endDataRow`): its fields are written column by column by
+/// `ColumnValueEncoder` straight into the outgoing buffer, and only the framing is here.
+public enum BackendMessage: Sendable, Equatable {
     case authenticationOK
     case authenticationCleartextPassword
     case authenticationMD5Password(salt: [UInt8])
@@ -25,8 +26,13 @@ public enum BackendMessage: Sendable {
     case notice(ErrorFields)
     /// The newest minor version of protocol 3 we speak, and options we did not recognise.
     case negotiateProtocolVersion(newestMinor: Int32, unrecognized: [String])
+    /// COPY in text format (every column text); the count is checked by the caller.
+    case copyOutResponse(columns: Int)
+    case copyInResponse(columns: Int)
+    case copyData([UInt8])
+    case copyDone
 
-    public enum TransactionStatus: UInt8, Sendable {
+    public enum TransactionStatus: UInt8, Sendable, Equatable {
         case idle = 0x49  // I
         case inTransaction = 0x54  // T
         case failed = 0x45  // E
@@ -141,10 +147,44 @@ extension ByteBuffer {
         case .negotiateProtocolVersion(let minor, let options):
             framed("v") {
                 $0.writeInteger(minor)
-                $0.writeInteger(Int32(options.count))
+                $0.writeInteger(Int32(truncatingIfNeeded: options.count))
                 for o in options { $0.writePostgresString(o) }
             }
+        case .copyOutResponse(let columns), .copyInResponse(let columns):
+            let isOut: Bool
+            if case .copyOutResponse = message { isOut = true } else { isOut = false }
+            framed(isOut ? "H" : "G") {
+                $0.writeInteger(UInt8(0))  // text format
+                $0.writeInteger(Int16(truncatingIfNeeded: columns))
+                for _ in 0..<columns { $0.writeInteger(Int16(0)) }
+            }
+        case .copyData(let bytes):
+            framed("d") { $0.writeBytes(bytes) }
+        case .copyDone:
+            framed("c") { _ in }
         }
+    }
+
+    /// Starts a DataRow of `columns` fields; returns where its length goes, for `endDataRow`.
+    public mutating func beginDataRow(columns: Int) -> (start: Int, length: Int) {
+        let start = writerIndex
+        writeInteger(UInt8(ascii: "D"))
+        let lengthIndex = writerIndex
+        writeInteger(Int32(0))
+        writeInteger(Int16(truncatingIfNeeded: columns))
+        return (start, lengthIndex)
+    }
+
+    /// Ends a DataRow: writes its length, or, if the row is longer than `limit` (the
+    /// protocol's lengths are Int32), removes it and returns false.
+    public mutating func endDataRow(_ row: (start: Int, length: Int), limit: Int) -> Bool {
+        let length = writerIndex - row.length
+        guard length <= limit else {
+            moveWriterIndex(to: row.start)
+            return false
+        }
+        setInteger(Int32(length), at: row.length)
+        return true
     }
 
     private mutating func writeErrorFields(_ f: ErrorFields) {

@@ -1,13 +1,14 @@
 import Arrow
 import DuckDB
 import Scheduler
+import Worker
 
-/// A statement as the front door knows it: DuckDB's prepared statement plus what
+/// A statement as the front door knows it: the worker's statement handle plus what
 /// RowDescription and ParameterDescription need.
 final class PreparedInfo: @unchecked Sendable {
     let sql: String
-    /// nil for an empty query string.
-    let statement: PreparedStatement?
+    /// nil for an empty query string and for statements answered without DuckDB.
+    let statement: StatementHandle?
     let clientParameterOIDs: [UInt32]
     let parameterTypes: [LogicalType]
     let columns: [ColumnDescription]
@@ -19,16 +20,16 @@ final class PreparedInfo: @unchecked Sendable {
     /// Set for COPY to or from the client (for COPY TO STDOUT, `statement` is the query).
     let copy: CopyCommand?
 
-    init(sql: String, statement: PreparedStatement?, clientParameterOIDs: [UInt32], compat: CompatibilityAnswer? = nil, cursor: CursorCommand? = nil, copy: CopyCommand? = nil) {
+    init(sql: String, statement: StatementHandle?, clientParameterOIDs: [UInt32], compat: CompatibilityAnswer? = nil, cursor: CursorCommand? = nil, copy: CopyCommand? = nil) {
         self.copy = copy
         self.sql = sql
         self.statement = statement
         self.clientParameterOIDs = clientParameterOIDs
         self.compat = compat
         self.cursor = cursor
-        parameterTypes = statement?.parameterTypes ?? []
-        columns = compat?.columns ?? statement?.columns ?? []
-        statementType = statement?.statementType ?? .select
+        parameterTypes = statement?.description.parameterTypes ?? []
+        columns = compat?.columns ?? statement?.description.columns ?? []
+        statementType = statement?.description.statementType ?? .select
     }
 
     var isEmpty: Bool { statement == nil && compat == nil && cursor == nil && copy == nil }
@@ -89,7 +90,7 @@ final class Portal: @unchecked Sendable {
     let info: PreparedInfo
     let parameters: [DuckDBValue]
     let resultFormats: [Int16]
-    var cursor: QueryCursor?
+    var cursor: QueryResult?
     /// Columns of the running result (may be more precise than the statement's).
     var columns: [ColumnDescription]
     /// Encoders for the result formats last used (FETCH may ask for other formats than Bind).
@@ -133,35 +134,59 @@ final class Portal: @unchecked Sendable {
     }
 }
 
-/// Named and unnamed prepared statements and portals of one connection.
+/// Named and unnamed prepared statements and portals of one connection. Removing one
+/// returns the worker statements nothing refers to any more, which the caller closes
+/// (statements are freed explicitly: the worker may be another process).
 struct ExtendedQueryState {
     var statements: [String: PreparedInfo] = [:]
     var portals: [String: Portal] = [:]
 
-    mutating func closeStatement(_ name: String) { statements[name] = nil }
-
-    mutating func closePortal(_ name: String) {
-        portals[name]?.close()
-        portals[name] = nil
+    mutating func closeStatement(_ name: String) -> [StatementHandle] {
+        guard let info = statements.removeValue(forKey: name) else { return [] }
+        return unused([info.statement])
     }
 
-    mutating func closeUnnamedPortal() { closePortal("") }
+    mutating func closePortal(_ name: String) -> [StatementHandle] {
+        guard let portal = portals.removeValue(forKey: name) else { return [] }
+        portal.close()
+        return unused([portal.info.statement])
+    }
 
-    mutating func closeAllPortals() {
-        for p in portals.values { p.close() }
+    mutating func closeUnnamedPortal() -> [StatementHandle] { closePortal("") }
+
+    mutating func closeAllPortals() -> [StatementHandle] {
+        let all = Array(portals.values)
+        for p in all { p.close() }
         portals = [:]
+        return unused(all.map(\.info.statement))
     }
 
     /// End of a transaction: portals and cursors not declared WITH HOLD close.
-    mutating func closeTransactionPortals() {
+    mutating func closeTransactionPortals() -> [StatementHandle] {
+        var gone: [StatementHandle?] = []
         for (name, p) in portals where !p.holdable {
             p.close()
             portals[name] = nil
+            gone.append(p.info.statement)
         }
+        return unused(gone)
     }
 
-    mutating func closeAll() {
-        closeAllPortals()
+    mutating func closeAll() -> [StatementHandle] {
+        let handles = statements.values.map(\.statement) + portals.values.map(\.info.statement)
+        for p in portals.values { p.close() }
         statements = [:]
+        portals = [:]
+        return unused(handles)
+    }
+
+    /// Of `candidates`, those no statement or portal refers to.
+    func unused(_ candidates: [StatementHandle?]) -> [StatementHandle] {
+        var result: [StatementHandle] = []
+        for case let handle? in candidates where !result.contains(handle) {
+            let used = statements.values.contains { $0.statement == handle } || portals.values.contains { $0.info.statement == handle }
+            if !used { result.append(handle) }
+        }
+        return result
     }
 }

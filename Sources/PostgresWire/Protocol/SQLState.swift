@@ -7,12 +7,14 @@ public enum SQLState {
     public static let protocolViolation = "08P01"
     public static let featureNotSupported = "0A000"
     public static let invalidTransactionState = "25000"
+    public static let noActiveSQLTransaction = "25P01"
     public static let activeSQLTransaction = "25001"
     public static let inFailedSQLTransaction = "25P02"
     public static let invalidAuthorizationSpecification = "28000"
     public static let invalidPassword = "28P01"
     public static let invalidCatalogName = "3D000"
     public static let invalidCursorName = "34000"
+    public static let duplicateCursor = "42P03"
     public static let syntaxError = "42601"
     public static let undefinedTable = "42P01"
     public static let undefinedColumn = "42703"
@@ -51,8 +53,11 @@ public enum SQLState {
     /// The SQLSTATE for a DuckDB error: by DuckDB's error class first, refined by the
     /// message where one class covers several PostgreSQL conditions.
     public static func forDuckDB(_ error: DuckDBError) -> String {
-        let m = error.message
-        switch error.type {
+        forDuckDB(error.type, message: error.message)
+    }
+
+    public static func forDuckDB(_ type: DuckDBErrorType, message m: String) -> String {
+        switch type {
         case .parser, .syntax:
             return syntaxError
         case .catalog:

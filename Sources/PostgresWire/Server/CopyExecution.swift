@@ -2,43 +2,74 @@ import Arrow
 import DuckDB
 import Foundation
 import NIOCore
+import Scheduler
+import Worker
 
-extension PostgresConnection {
-    func executeCopy(_ copy: CopyCommand, _ portal: Portal, _ outbound: Outbound) async throws {
+/// A COPY FROM STDIN between its CopyInResponse and its end: data is converted (PostgreSQL's
+/// text format to CSV) and handed to the worker's load, which spools it next to DuckDB.
+final class CopyInProgress {
+    let load: any CSVLoad
+    var converter: TextToCSV
+    let portal: Portal
+    /// A data error is reported at CopyDone, after the client has sent everything.
+    var failure: (any Error)?
+    let lease: SlotLeaseHolder
+
+    init(load: any CSVLoad, converter: TextToCSV, portal: Portal, lease: SlotLeaseHolder) {
+        self.load = load
+        self.converter = converter
+        self.portal = portal
+        self.lease = lease
+    }
+
+    func abort() {
+        let load = self.load
+        lease.release()
+        Task { await load.abort() }
+    }
+}
+
+/// The query slot a COPY FROM STDIN holds from its start to its end, across several steps.
+final class SlotLeaseHolder: @unchecked Sendable {
+    private var onRelease: (() -> Void)?
+    init(_ onRelease: @escaping () -> Void) { self.onRelease = onRelease }
+    func release() {
+        onRelease?()
+        onRelease = nil
+    }
+}
+
+extension StatementExecutor {
+    func executeCopy(_ copy: CopyCommand, _ portal: Portal) async throws {
         switch copy.direction {
-        case .out: try await copyOut(copy, portal, outbound)
-        case .in(let table, let columns): try await copyIn(copy, table: table, columns: columns, outbound)
+        case .out: try await copyOut(copy, portal)
+        case .in(let table, let columns): try await startCopyIn(copy, portal, table: table, columns: columns)
         }
     }
 
     // MARK: - COPY ... TO STDOUT
 
-    /// Streams the query's rows as CopyData in PostgreSQL's text or CSV format, one batch of
-    /// rows per message, with the same backpressure as ordinary results.
-    private func copyOut(_ copy: CopyCommand, _ portal: Portal, _ outbound: Outbound) async throws {
+    /// Streams the query's rows as CopyData in PostgreSQL's text or CSV format, about 64 KB
+    /// per message, with the same backpressure as ordinary results.
+    private func copyOut(_ copy: CopyCommand, _ portal: Portal) async throws {
         try await start(portal)
         guard let cursor = portal.cursor else { throw ProtocolViolation("COPY without a result") }
         let columns = portal.columns
-        out.writeInteger(UInt8(ascii: "H"))
-        out.writeInteger(Int32(4 + 1 + 2 + 2 * columns.count))
-        out.writeInteger(UInt8(0))
-        out.writeInteger(Int16(truncatingIfNeeded: columns.count))  // checked by PreparedInfo.checkShape
-        for _ in columns { out.writeInteger(Int16(0)) }
+        writer.send(.copyOutResponse(columns: columns.count))
         let fields = CopyFieldEncoder(copy: copy)
-        var line = [UInt8]()
         var chunk = [UInt8]()
         var rows = 0
         if copy.header {
-            line = []
+            var line = [UInt8]()
             for (i, c) in columns.enumerated() {
                 if i > 0 { line.append(copy.delimiter) }
                 fields.append(Array(c.name.utf8), to: &line)
             }
             line.append(UInt8(ascii: "\n"))
-            writeCopyData(line)
+            writer.send(.copyData(line))
         }
         var encoders: [ColumnValueEncoder]?
-        var scratch = channel.allocator.buffer(capacity: 64)
+        var scratch = writer.allocator.buffer(capacity: 64)
         while let batch = try await cursor.next() {
             if encoders == nil {
                 encoders = try columns.indices.map {
@@ -67,84 +98,84 @@ extension PostgresConnection {
                 // CopyData messages of about 64 KB: rows are never split, and no message
                 // grows with the batch (2048 rows of wide values would pass 2 GB).
                 if chunk.count >= 64 << 10 {
-                    writeCopyData(chunk)
+                    writer.send(.copyData(chunk))
                     chunk.removeAll(keepingCapacity: true)
-                    if out.readableBytes >= flushThreshold { try await flush(outbound) }
+                    try await writer.flushIfFull()
                 }
             }
         }
-        if !chunk.isEmpty { writeCopyData(chunk) }
+        if !chunk.isEmpty { writer.send(.copyData(chunk)) }
         cursor.close()
         portal.finished = true
-        out.writeInteger(UInt8(ascii: "c"))
-        out.writeInteger(Int32(4))
-        out.writeBackendMessage(.commandComplete("COPY \(rows)"))
-    }
-
-    private func writeCopyData(_ bytes: [UInt8]) {
-        out.writeInteger(UInt8(ascii: "d"))
-        out.writeInteger(Int32(4 + bytes.count))
-        out.writeBytes(bytes)
+        writer.send(.copyDone)
+        writer.send(.commandComplete("COPY \(rows)"))
     }
 
     // MARK: - COPY ... FROM STDIN
 
-    /// Receives CopyData until CopyDone into a temporary CSV file (text format is converted
-    /// on the way), then lets DuckDB load it with its own CSV reader.
-    private func copyIn(_ copy: CopyCommand, table: String, columns: [String], _ outbound: Outbound) async throws {
-        guard let session else { throw ProtocolViolation("no session") }
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("tavana-copy-\(UUID().uuidString).csv").path
-        guard FileManager.default.createFile(atPath: path, contents: nil), let file = FileHandle(forWritingAtPath: path) else {
-            throw ErrorFields(sqlState: SQLState.ioError, message: "could not create a temporary file for COPY")
-        }
-        defer {
-            try? file.close()
-            try? FileManager.default.removeItem(atPath: path)
-        }
-        out.writeInteger(UInt8(ascii: "G"))
-        let n = max(columns.count, 1)
-        out.writeInteger(Int32(4 + 1 + 2 + 2 * n))
-        out.writeInteger(UInt8(0))
-        out.writeInteger(Int16(n))
-        for _ in 0..<n { out.writeInteger(Int16(0)) }
-        try await flush(outbound)
-
-        var converter = TextToCSV(copy: copy, maxLineBytes: context.maxMessageSize)
-        var failure: ErrorFields?
-        receive: while true {
-            guard let message = try await nextMessage() else { throw ProtocolViolation("connection closed during COPY") }
-            switch message {
-            case .copyDataBytes(let data):
-                if failure == nil {
-                    do {
-                        file.write(Data(try converter.convert(Array(data.readableBytesView))))
-                    } catch let e as ErrorFields {
-                        failure = e
-                    }
-                }
-            case .copyDone:
-                break receive
-            case .copyFail(let reason):
-                throw ErrorFields(sqlState: SQLState.queryCanceled, message: "COPY from stdin failed: \(reason)")
-            case .flush, .sync:
-                continue
-            default:
-                throw ProtocolViolation("unexpected message during COPY FROM STDIN")
-            }
-        }
-        if let failure { throw failure }
-        file.write(Data(try converter.finish()))
-        try file.synchronize()
-        let columnList = columns.isEmpty ? "" : "(" + columns.joined(separator: ", ") + ")"
-        var options = "FORMAT csv, HEADER false, QUOTE '\"', ESCAPE '\"'"
-        if copy.format == .csv {
-            options = "FORMAT csv, HEADER \(copy.header), DELIMITER \(SQLText.literal(CopyCommand.text(copy.delimiter))), "
-                + "QUOTE \(SQLText.literal(CopyCommand.text(copy.quote))), ESCAPE \(SQLText.literal(CopyCommand.text(copy.escape))), NULL \(SQLText.literal(copy.null))"
-        }
-        let sql = "COPY \(table) \(columnList) FROM \(SQLText.literal(path)) (\(options))"
+    /// Sends CopyInResponse and opens the worker's load; the data arrives as later steps.
+    /// The load holds a query slot from here to its end (it is a query for admission).
+    private func startCopyIn(_ copy: CopyCommand, _ portal: Portal, table: String, columns: [String]) async throws {
         try await materializeOpenPortals()
-        let changed = try await session.execute(sql)
-        applyTransactionEffect("")
-        out.writeBackendMessage(.commandComplete("COPY \(changed ?? converter.rows)"))
+        let lease = try await session.admitForLoad()
+        let holder = SlotLeaseHolder { lease.release() }
+        do {
+            let request: CSVLoadRequest
+            if copy.format == .csv {
+                request = CSVLoadRequest(table: table, columns: columns, header: copy.header, delimiter: copy.delimiter,
+                                         quote: copy.quote, escape: copy.escape, null: copy.null)
+            } else {
+                // TextToCSV writes every value quoted and NULL as nothing.
+                request = CSVLoadRequest(table: table, columns: columns, header: false, delimiter: UInt8(ascii: ","),
+                                         quote: UInt8(ascii: "\""), escape: UInt8(ascii: "\""), null: "")
+            }
+            let load = try await session.loadCSV(request)
+            writer.send(.copyInResponse(columns: max(columns.count, 1)))
+            copyIn = CopyInProgress(load: load, converter: TextToCSV(copy: copy, maxLineBytes: maxLineBytes), portal: portal, lease: holder)
+        } catch {
+            holder.release()
+            throw error
+        }
+    }
+
+    func copyData(_ data: ByteBuffer) async -> Event? {
+        guard let copy = copyIn, copy.failure == nil else { return nil }
+        do {
+            try await copy.load.write(try copy.converter.convert(Array(data.readableBytesView)))
+        } catch {
+            copy.failure = error
+        }
+        return nil
+    }
+
+    func copyDone() async -> Event {
+        guard let copy = copyIn else { return completed }
+        copyIn = nil
+        defer { copy.lease.release() }
+        return await step {
+            if let failure = copy.failure {
+                await copy.load.abort()
+                throw failure
+            }
+            do {
+                try await copy.load.write(try copy.converter.finish())
+                let changed = try await copy.load.finish()
+                writer.send(.commandComplete("COPY \(changed)"))
+            } catch {
+                await copy.load.abort()
+                throw error
+            }
+            await release(copy.portal)
+            return completed
+        }
+    }
+
+    func copyFail(_ reason: String) async -> Event {
+        guard let copy = copyIn else { return completed }
+        copyIn = nil
+        copy.lease.release()
+        await copy.load.abort()
+        await release(copy.portal)
+        return failed(ErrorFields(sqlState: SQLState.queryCanceled, message: "COPY from stdin failed: \(reason)"), sql: nil)
     }
 }

@@ -5,7 +5,7 @@ import Synchronization
 /// Everything a PostgreSQL connection needs from the server, fixed at start-up.
 public struct PostgresServerContext: Sendable {
     public var scheduler: Scheduler
-    public var authentication: AuthenticationConfiguration
+    public var authentication: CredentialStore
     /// Largest frontend message accepted (Bind parameters, long queries).
     public var maxMessageSize: Int
     /// Value of the server_version parameter: a PostgreSQL version that clients parse.
@@ -18,12 +18,15 @@ public struct PostgresServerContext: Sendable {
     /// authentication_timeout); a connection that dawdles is closed.
     public var authenticationTimeout: Duration
     let sessions: ConnectionCounter
+    /// Bytes of results collected before they are written without waiting for a Flush.
+    public var flushThreshold: Int
 
     public init(
-        scheduler: Scheduler, authentication: AuthenticationConfiguration,
+        scheduler: Scheduler, authentication: CredentialStore,
         maxMessageSize: Int = 64 << 20, serverVersion: String = "15.0", maxConnections: Int = 1000,
-        authenticationTimeout: Duration = .seconds(60), logger: Logger
+        authenticationTimeout: Duration = .seconds(60), flushThreshold: Int = 256 << 10, logger: Logger
     ) {
+        self.flushThreshold = flushThreshold
         self.scheduler = scheduler
         self.authentication = authentication
         self.maxMessageSize = maxMessageSize

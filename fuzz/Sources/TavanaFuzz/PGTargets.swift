@@ -1,5 +1,6 @@
 import DuckDB
 import NIOCore
+import Scheduler
 import Worker
 
 @testable import PostgresWire
@@ -66,16 +67,17 @@ enum StatementProbe {
 /// decoder with the OIDs their Parse declared, COPY data through the converter.
 enum PGMessagesTarget {
     // One PBKDF2 iteration keeps executions fast; the exchange is the same.
-    static let scram = AuthenticationConfiguration(
-        method: .scramSHA256, users: ["u": .scram(SCRAMVerifier(password: "secret", salt: Array(0..<16), iterations: 1))])
-    static let md5 = AuthenticationConfiguration(method: .md5, users: ["u": StoredSecret.parse("secret")])
-    static let password = AuthenticationConfiguration(method: .password, users: ["u": StoredSecret.parse("secret")])
+    static let key = Array(repeating: UInt8(7), count: 32)
+    static let scram = CredentialStore(
+        method: .scramSHA256, users: ["u": .scram(SCRAMVerifier(password: "secret", salt: Array(0..<16), iterations: 1))], saltKey: key)
+    static let md5 = CredentialStore(method: .md5, users: ["u": StoredSecret.parse("secret")], saltKey: key)
+    static let password = CredentialStore(method: .password, users: ["u": StoredSecret.parse("secret")], saltKey: key)
 
     static func run(_ data: UnsafeRawBufferPointer) {
         var input = FuzzInput(data)
         let flags = input.byte()
         var expectingStartup = flags & 1 == 1
-        let auth = [AuthenticationConfiguration.trust, scram, md5, password][Int(flags >> 1) & 3]
+        let auth = [CredentialStore.trust(), scram, md5, password][Int(flags >> 1) & 3]
         var buffer = ByteBuffer(bytes: input.rest())
         var state = ConnectionModel(auth: auth)
         while true {
@@ -92,11 +94,11 @@ enum PGMessagesTarget {
 
     struct ConnectionModel {
         var authentication: AuthenticationStateMachine?
-        let auth: AuthenticationConfiguration
+        let auth: CredentialStore
         var statements: [String: [UInt32]] = [:]
         var copy: TextToCSV?
 
-        init(auth: AuthenticationConfiguration) { self.auth = auth }
+        init(auth: CredentialStore) { self.auth = auth }
 
         mutating func handle(_ message: FrontendMessage) {
             switch message {

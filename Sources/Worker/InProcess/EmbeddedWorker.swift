@@ -1,4 +1,5 @@
 import DuckDB
+import Foundation
 import Logging
 import NIOPosix
 import Synchronization
@@ -15,28 +16,33 @@ public struct WorkerConfiguration: Sendable, Equatable {
     public var parseThreadsPerUser: Int
     /// Longest statement text DuckDB is given, in bytes.
     public var maxStatementBytes: Int
+    /// Where COPY FROM STDIN data is spooled before DuckDB reads it; nil: DuckDB's
+    /// temp_directory if one is set, else the system's temporary folder.
+    public var spoolDirectory: String?
 
     public init(
         database: DatabaseConfiguration, executionThreads: Int, parseThreads: Int, parseThreadsPerUser: Int,
-        maxStatementBytes: Int
+        maxStatementBytes: Int, spoolDirectory: String? = nil
     ) {
         self.database = database
         self.executionThreads = executionThreads
         self.parseThreads = parseThreads
         self.parseThreadsPerUser = parseThreadsPerUser
         self.maxStatementBytes = maxStatementBytes
+        self.spoolDirectory = spoolDirectory
     }
 }
 
 /// A worker that runs DuckDB in this process: one database, many sessions. DuckDB's C calls
 /// block, so they run on thread pools of their own and never on Swift's cooperative
 /// threads or NIO's event loops.
-public final class EmbeddedWorker: Sendable {
+public final class EmbeddedWorker: WorkerService {
     public let database: Database
     let threadPool: NIOThreadPool
     let parsePool: NIOThreadPool
     public let parseGate: ParseGate
     public let screen: StatementScreen
+    let spoolDirectory: String
     let logger: Logger
     /// Set once DuckDB has invalidated the database (after an internal error): from then on
     /// every statement of every session fails, and only a restart helps.
@@ -50,6 +56,8 @@ public final class EmbeddedWorker: Sendable {
         parsePool.start()
         parseGate = ParseGate(total: configuration.parseThreads, perUser: configuration.parseThreadsPerUser)
         screen = StatementScreen(maxBytes: configuration.maxStatementBytes)
+        spoolDirectory = configuration.spoolDirectory ?? configuration.database.tempDirectory
+            ?? FileManager.default.temporaryDirectory.path
         self.logger = logger
     }
 
@@ -58,17 +66,24 @@ public final class EmbeddedWorker: Sendable {
         parsePool.shutdownGracefully { _ in }
     }
 
-    /// Opens a session for `user`: a DuckDB connection with Tavana's per-session settings.
-    public func openSession(user: String) async throws -> WorkerSession {
+    public func openSession(_ options: SessionOptions) async throws -> any WorkerSession {
+        try await openEmbeddedSession(options)
+    }
+
+    /// Opens a session: a DuckDB connection with Tavana's per-session settings, then the
+    /// caller's setup statements.
+    public func openEmbeddedSession(_ options: SessionOptions) async throws -> EmbeddedSession {
         let database = self.database
+        let setup = options.setup
         let connection = try await threadPool.runIfActive { () throws -> Connection in
             let c = try database.connect()
             // Clients get timestamps with time zone in UTC unless they ask otherwise;
-            // ParameterStatus reports the same zone.
+            // the front doors report the same zone.
             try c.execute("SET TimeZone = 'UTC'")
+            for statement in setup { try c.execute(statement) }
             return c
         }
-        return WorkerSession(connection: connection, user: user, worker: self)
+        return EmbeddedSession(connection: connection, user: options.user, worker: self)
     }
 
     /// Why the database is unusable, if DuckDB has invalidated it; health checks report it.
@@ -93,114 +108,6 @@ public final class EmbeddedWorker: Sendable {
     public func shutdown() async throws {
         try await threadPool.shutdownGracefully()
         try await parsePool.shutdownGracefully()
-    }
-}
-
-/// One client session's DuckDB connection. Its calls take turns (`SessionLock`); client
-/// SQL is screened and parsed under the parse gate; everything else runs through `run`.
-public final class WorkerSession: Sendable {
-    public let connection: Connection
-    public let user: String
-    let worker: EmbeddedWorker
-    let turn = SessionLock()
-    /// Waits that `interrupt()` ends: a parse cannot be stopped, but its caller can stop
-    /// waiting for it (the session's turn stays taken until the parse is really over).
-    private let interruptHooks = Mutex<(next: UInt64, hooks: [UInt64: @Sendable () -> Void])>((0, [:]))
-
-    init(connection: Connection, user: String, worker: EmbeddedWorker) {
-        self.connection = connection
-        self.user = user
-        self.worker = worker
-    }
-
-    /// Runs `body` on the worker's execution threads, in this session's turn.
-    @discardableResult
-    public func run<T: Sendable>(_ body: @escaping @Sendable (Connection) throws -> T) async throws -> T {
-        try await turn.lock()
-        defer { turn.unlock() }
-        let connection = self.connection
-        do {
-            return try await worker.threadPool.runIfActive { try body(connection) }
-        } catch {
-            worker.observe(error)
-            throw error
-        }
-    }
-
-    /// Prepares client SQL: screened (size, comments), then parsed on the parse threads
-    /// under the parse gate. `interrupt()` (a cancel, a statement timeout, a disconnect)
-    /// ends the wait at once with an interrupt error, even though DuckDB finishes parsing.
-    public func prepare(_ sql: String) async throws -> PreparedStatement {
-        let text = try worker.screen.screen(sql)
-        return try await parse { try $0.prepare(text) }
-    }
-
-    /// Runs client SQL that returns no rows (one or more statements): parsed as `prepare`
-    /// parses, executed on the execution threads. Returns the last changed-row count.
-    @discardableResult
-    public func execute(_ sql: String) async throws -> Int? {
-        let text = try worker.screen.screen(sql)
-        let list = try await parse { try $0.statements(text) }
-        var changed: Int?
-        for index in 0..<list.count {
-            let statement = try await parse { _ in try list.prepare(index) }
-            changed = try await run { _ in
-                let result = try statement.execute()
-                while try result.nextChunk() != nil {}
-                return result.rowsChanged
-            }
-        }
-        return changed
-    }
-
-    /// Interrupts whatever this session runs now; safe from any thread.
-    public func interrupt() {
-        connection.interrupt()
-        let hooks = interruptHooks.withLock { Array($0.hooks.values) }
-        for hook in hooks { hook() }
-    }
-
-    /// One call of work DuckDB cannot interrupt: in this session's turn, holding a parse
-    /// permit, on the parse threads. Turn and permit go back when the call really ends.
-    private func parse<T: Sendable>(_ body: @escaping @Sendable (Connection) throws -> T) async throws -> T {
-        let connection = self.connection
-        let worker = self.worker
-        let user = self.user
-        let turn = self.turn
-        let task = Task { () async throws -> T in
-            try await turn.lock()
-            let permit: ParseGate.Permit
-            do {
-                permit = try await worker.parseGate.acquire(user: user)
-            } catch {
-                turn.unlock()
-                throw error
-            }
-            return try await AbandonableJob.run(on: worker.parsePool, done: {
-                permit.release()
-                turn.unlock()
-            }) {
-                try body(connection)
-            }
-        }
-        let id = interruptHooks.withLock { state -> UInt64 in
-            state.next &+= 1
-            state.hooks[state.next] = { task.cancel() }
-            return state.next
-        }
-        defer { _ = interruptHooks.withLock { $0.hooks.removeValue(forKey: id) } }
-        do {
-            return try await withTaskCancellationHandler {
-                try await task.value
-            } onCancel: {
-                task.cancel()
-            }
-        } catch is CancellationError {
-            throw DuckDBError(.interrupt, "INTERRUPT Error: Interrupted!")
-        } catch {
-            worker.observe(error)
-            throw error
-        }
     }
 }
 

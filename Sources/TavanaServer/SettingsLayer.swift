@@ -1,0 +1,198 @@
+import Foundation
+
+/// One source of settings: the config file (decoded with Codable), the environment or the
+/// command line. Every field is optional; `ServerConfiguration.apply(_:)` checks ranges and
+/// applies what is set. The config file's keys are these names; a key it does not know is
+/// an error (a misspelt setting would otherwise be ignored silently).
+public struct SettingsLayer: Sendable, Equatable, Codable {
+    public var host: String?
+    public var pgPort: Int?
+    public var flightPort: Int?
+    public var httpPort: Int?
+    public var database: String?
+    public var workers: Int?
+    public var threads: Int?
+    public var memoryLimit: String?
+    public var tempDirectory: String?
+    public var extensionDirectory: String?
+    public var extensions: [String]?
+    public var maxQueued: Int?
+    public var flightTokenLifetime: Int?
+    public var flightTicketLifetime: Int?
+    public var flightPreparedIdleLifetime: Int?
+    public var maxMessageSize: Int?
+    public var maxStatementBytes: Int?
+    public var maxConnections: Int?
+    public var authenticationTimeout: Int?
+    public var flushThreshold: Int?
+    public var parseThreads: Int?
+    public var parseThreadsPerUser: Int?
+    public var executionThreads: Int?
+    public var spoolDirectory: String?
+    public var authMethod: String?
+    public var users: [String: String]?
+    public var scramSaltKey: String?
+    public var tlsCertificate: String?
+    public var tlsKey: String?
+    public var logLevel: String?
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case host, pgPort, flightPort, httpPort, database, workers, threads, memoryLimit, tempDirectory
+        case extensionDirectory, extensions, maxQueued, flightTokenLifetime, flightTicketLifetime
+        case flightPreparedIdleLifetime, maxMessageSize, maxStatementBytes, maxConnections, authenticationTimeout
+        case flushThreshold, parseThreads, parseThreadsPerUser, executionThreads, spoolDirectory, authMethod, users
+        case scramSaltKey, tlsCertificate, tlsKey, logLevel
+    }
+
+    /// The environment variable of each key.
+    static let environmentNames: [String: CodingKeys] = [
+        "TAVANA_HOST": .host, "TAVANA_PG_PORT": .pgPort, "TAVANA_FLIGHT_PORT": .flightPort,
+        "TAVANA_HTTP_PORT": .httpPort, "TAVANA_DATABASE": .database, "TAVANA_WORKERS": .workers,
+        "TAVANA_THREADS": .threads, "TAVANA_MEMORY_LIMIT": .memoryLimit, "TAVANA_TEMP_DIRECTORY": .tempDirectory,
+        "TAVANA_EXTENSION_DIRECTORY": .extensionDirectory, "TAVANA_EXTENSIONS": .extensions,
+        "TAVANA_MAX_QUEUED": .maxQueued, "TAVANA_MAX_MESSAGE_SIZE": .maxMessageSize,
+        "TAVANA_AUTH_METHOD": .authMethod, "TAVANA_TLS_CERT": .tlsCertificate, "TAVANA_TLS_KEY": .tlsKey,
+        "TAVANA_LOG_LEVEL": .logLevel, "TAVANA_FLIGHT_TOKEN_LIFETIME": .flightTokenLifetime,
+        "TAVANA_FLIGHT_TICKET_LIFETIME": .flightTicketLifetime,
+        "TAVANA_FLIGHT_PREPARED_IDLE_LIFETIME": .flightPreparedIdleLifetime,
+        "TAVANA_MAX_STATEMENT_BYTES": .maxStatementBytes, "TAVANA_PARSE_THREADS": .parseThreads,
+        "TAVANA_PARSE_THREADS_PER_USER": .parseThreadsPerUser, "TAVANA_EXECUTION_THREADS": .executionThreads,
+        "TAVANA_MAX_CONNECTIONS": .maxConnections, "TAVANA_AUTHENTICATION_TIMEOUT": .authenticationTimeout,
+        "TAVANA_FLUSH_THRESHOLD": .flushThreshold, "TAVANA_SPOOL_DIRECTORY": .spoolDirectory,
+        "TAVANA_SCRAM_SALT_KEY": .scramSaltKey,
+    ]
+
+    public init(from decoder: any Decoder) throws {
+        let all = try decoder.container(keyedBy: AnyKey.self)
+        let known = Set(CodingKeys.allCases.map(\.rawValue))
+        for key in all.allKeys where !known.contains(key.stringValue) {
+            throw ServerConfiguration.ConfigurationError.invalid("unknown setting \(key.stringValue)")
+        }
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        for key in CodingKeys.allCases where c.contains(key) {
+            switch key {
+            case .users:
+                users = try c.decode([String: String].self, forKey: key)
+            case .extensions:
+                // A list, or one comma-separated string as in the environment.
+                if let list = try? c.decode([String].self, forKey: key) {
+                    extensions = list
+                } else {
+                    try set(key, try c.decode(FlexibleString.self, forKey: key).value)
+                }
+            default:
+                // Numbers may be written as numbers or as strings ("pgPort": "5433").
+                try set(key, try c.decode(FlexibleString.self, forKey: key).value)
+            }
+        }
+    }
+
+    /// From `TAVANA_*` variables; `TAVANA_USERS` is `alice:secret,bob:md5...` (a secret may
+    /// itself contain ':', as SCRAM verifiers do).
+    public init(environment env: [String: String]) throws {
+        for (name, key) in Self.environmentNames {
+            if let v = env[name], !v.isEmpty { try set(key, v) }
+        }
+        if let list = env["TAVANA_USERS"], !list.isEmpty {
+            var users: [String: String] = [:]
+            for entry in list.split(separator: ",") {
+                guard let colon = entry.firstIndex(of: ":") else {
+                    throw ServerConfiguration.ConfigurationError.invalid("TAVANA_USERS entries are user:secret")
+                }
+                users[String(entry[..<colon])] = String(entry[entry.index(after: colon)...])
+            }
+            self.users = users
+        }
+    }
+
+    /// From settings by key (the command line's flags).
+    public init(strings: [String: String]) throws {
+        for (name, value) in strings {
+            guard let key = CodingKeys(rawValue: name) else {
+                throw ServerConfiguration.ConfigurationError.invalid("unknown setting \(name)")
+            }
+            try set(key, value)
+        }
+    }
+
+    /// Sets one field from its text.
+    mutating func set(_ key: CodingKeys, _ text: String) throws {
+        func int() throws -> Int {
+            guard let n = Int(text.trimmingCharacters(in: .whitespaces)) else {
+                throw ServerConfiguration.ConfigurationError.invalid("\(key.rawValue) must be a whole number, got \(text)")
+            }
+            return n
+        }
+        switch key {
+        case .host: host = text
+        case .pgPort: pgPort = try int()
+        case .flightPort: flightPort = try int()
+        case .httpPort: httpPort = try int()
+        case .database: database = text
+        case .workers: workers = try int()
+        case .threads: threads = try int()
+        case .memoryLimit: memoryLimit = text
+        case .tempDirectory: tempDirectory = text
+        case .extensionDirectory: extensionDirectory = text
+        case .extensions:
+            extensions = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        case .maxQueued: maxQueued = try int()
+        case .flightTokenLifetime: flightTokenLifetime = try int()
+        case .flightTicketLifetime: flightTicketLifetime = try int()
+        case .flightPreparedIdleLifetime: flightPreparedIdleLifetime = try int()
+        case .maxMessageSize: maxMessageSize = try int()
+        case .maxStatementBytes: maxStatementBytes = try int()
+        case .maxConnections: maxConnections = try int()
+        case .authenticationTimeout: authenticationTimeout = try int()
+        case .flushThreshold: flushThreshold = try int()
+        case .parseThreads: parseThreads = try int()
+        case .parseThreadsPerUser: parseThreadsPerUser = try int()
+        case .executionThreads: executionThreads = try int()
+        case .spoolDirectory: spoolDirectory = text
+        case .authMethod: authMethod = text
+        case .users: throw ServerConfiguration.ConfigurationError.invalid("users is an object of user: secret")
+        case .scramSaltKey: scramSaltKey = text
+        case .tlsCertificate: tlsCertificate = text
+        case .tlsKey: tlsKey = text
+        case .logLevel: logLevel = text
+        }
+    }
+
+    static func describe(_ error: DecodingError) -> String {
+        switch error {
+        case .typeMismatch(_, let context), .valueNotFound(_, let context), .keyNotFound(_, let context), .dataCorrupted(let context):
+            let path = context.codingPath.map(\.stringValue).joined(separator: ".")
+            return path.isEmpty ? context.debugDescription : "\(path): \(context.debugDescription)"
+        @unknown default:
+            return "\(error)"
+        }
+    }
+}
+
+/// Any key of a JSON object (to find the unknown ones).
+struct AnyKey: CodingKey {
+    var stringValue: String
+    var intValue: Int? { nil }
+    init(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
+}
+
+/// A JSON string, number or boolean, as its text.
+struct FlexibleString: Decodable {
+    let value: String
+
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if let s = try? c.decode(String.self) {
+            value = s
+        } else if let i = try? c.decode(Int.self) {
+            value = String(i)
+        } else if let b = try? c.decode(Bool.self) {
+            value = String(b)
+        } else {
+            throw DecodingError.typeMismatch(String.self, .init(codingPath: c.codingPath, debugDescription: "expected a string or a number"))
+        }
+    }
+}
