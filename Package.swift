@@ -71,6 +71,8 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // A worker without DuckDB for front-door and Scheduler tests (never linked into tavana).
+        .target(name: "WorkerTesting", dependencies: ["Worker", "DuckDB", "Arrow"], swiftSettings: strict),
         .target(
             name: "Scheduler",
             dependencies: [
@@ -136,7 +138,8 @@ let package = Package(
         .testTarget(
             name: "PostgresWireTests",
             dependencies: [
-                "PostgresWire", "Scheduler", "Worker", "DuckDB", "Arrow",
+                "PostgresWire", "Scheduler", "Worker", "WorkerTesting", "DuckDB", "Arrow",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
@@ -154,7 +157,10 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "SchedulerTests", dependencies: ["Scheduler", "Worker", "DuckDB"], swiftSettings: strict),
+        .testTarget(
+            name: "SchedulerTests",
+            dependencies: ["Scheduler", "Worker", "WorkerTesting", "DuckDB", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict),
         .testTarget(
             name: "WorkerTests",
             dependencies: ["Worker", "DuckDB", .product(name: "Logging", package: "swift-log")],

@@ -67,7 +67,7 @@ public struct BoundPostgresServer: Sendable {
     static func handle(_ connection: NIOAsyncChannel<FrontendMessage, ByteBuffer>, _ context: PostgresServerContext) async {
         do {
             try await connection.executeThenClose { inbound, outbound in
-                let handler = PostgresConnection(context: context, channel: connection.channel)
+                let handler = PostgresConnectionHandler(context: context, channel: connection.channel)
                 await handler.run(inbound: inbound, outbound: outbound)
             }
         } catch {

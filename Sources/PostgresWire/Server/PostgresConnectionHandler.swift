@@ -8,7 +8,7 @@ import Scheduler
 /// protocol state machine (`ConnectionStateMachine`); this class only performs the actions
 /// it returns (sending, opening the session, running statements through the executor) and
 /// feeds their outcomes back to it.
-final class PostgresConnection {
+final class PostgresConnectionHandler {
     typealias Inbound = NIOAsyncChannelInboundStream<FrontendMessage>
     typealias Outbound = NIOAsyncChannelOutboundWriter<ByteBuffer>
 
