@@ -96,10 +96,22 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Flight and Flight SQL's generated messages and services, and FlightData framing:
+        // shared by the front door and (in cluster mode) the worker endpoint.
+        .target(
+            name: "FlightProtocol",
+            dependencies: [
+                "Arrow",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "FlightSQL",
             dependencies: [
-                "Scheduler", "Worker", "DuckDB", "Arrow",
+                "FlightProtocol", "Scheduler", "Worker", "DuckDB", "Arrow",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
@@ -148,7 +160,8 @@ let package = Package(
         .testTarget(
             name: "FlightSQLTests",
             dependencies: [
-                "FlightSQL", "Scheduler", "Worker", "Arrow", "DuckDB",
+                "FlightSQL", "FlightProtocol", "Scheduler", "Worker", "WorkerTesting", "Arrow", "DuckDB",
+                .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
@@ -176,7 +189,7 @@ if fuzzing {
         .executableTarget(
             name: "TavanaFuzz",
             dependencies: [
-                "CFuzzDriver", "PostgresWire", "FlightSQL", "Worker", "DuckDB", "Arrow",
+                "CFuzzDriver", "PostgresWire", "FlightSQL", "FlightProtocol", "Scheduler", "Worker", "DuckDB", "Arrow",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates the Swift code for the Arrow Flight / Flight SQL protocol definitions.
 #
-#   protos/*.proto  ──protoc + protoc-gen-swift + protoc-gen-grpc-swift-2──▶  Sources/FlightSQL/Generated/
+#   protos/*.proto  ──protoc + protoc-gen-swift + protoc-gen-grpc-swift-2──▶  Sources/FlightProtocol/Generated/
 #
 # The generated files are committed; run this only after editing a .proto file or bumping
 # the plugin versions below. It is idempotent: a second run rebuilds nothing and rewrites
@@ -13,7 +13,7 @@
 #   2. builds the two protoc plugins in a throwaway SwiftPM package kept in a cache folder
 #      OUTSIDE the repository (so nothing of it lands in the tree or in Package.swift);
 #   3. runs protoc into a scratch folder and then replaces the *.pb.swift / *.grpc.swift
-#      files in Sources/FlightSQL/Generated/ with the fresh output.
+#      files in Sources/FlightProtocol/Generated/ with the fresh output.
 #
 # Options:
 #   --plugins-only   only do steps 1 and 2 (warm the plugin cache)
@@ -32,7 +32,7 @@ GRPC_SWIFT_PROTOBUF_VERSION="2.4.1"
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$SCRIPT_DIR/.." && pwd)"
 PROTO_DIR="$REPO_ROOT/protos"
-OUT_DIR="$REPO_ROOT/Sources/FlightSQL/Generated"
+OUT_DIR="$REPO_ROOT/Sources/FlightProtocol/Generated"
 PLUGINS_DIR="${TAVANA_PROTOC_PLUGINS_DIR:-$HOME/.cache/tavana/protoc-plugins}"
 BUILD_CONFIG="${TAVANA_PROTOC_BUILD_CONFIG:-debug}"
 
@@ -91,7 +91,7 @@ plugin_manifest() {
     cat <<EOF
 // swift-tools-version:6.1
 // Written by tavana/scripts/generate-protos.sh: builds the protoc plugins used to
-// regenerate Sources/FlightSQL/Generated. Not part of the Tavana package.
+// regenerate Sources/FlightProtocol/Generated. Not part of the Tavana package.
 import PackageDescription
 
 let package = Package(
@@ -186,10 +186,10 @@ if [[ "$MODE" == "check" ]]; then
     mkdir -p "$SCRATCH/fresh"
     cp "${generated[@]}" "$SCRATCH/fresh/"
     if diff -ru "$SCRATCH/current" "$SCRATCH/fresh" >&2; then
-        log "Sources/FlightSQL/Generated is up to date"
+        log "Sources/FlightProtocol/Generated is up to date"
         exit 0
     fi
-    die "Sources/FlightSQL/Generated is stale: run scripts/generate-protos.sh"
+    die "Sources/FlightProtocol/Generated is stale: run scripts/generate-protos.sh"
 fi
 
 mkdir -p "$OUT_DIR"

@@ -1,3 +1,4 @@
+import FlightProtocol
 import Foundation
 import GRPCCore
 import SwiftProtobuf

@@ -1,3 +1,4 @@
+import FlightProtocol
 import Arrow
 
 /// CommandGetXdbcTypeInfo: DuckDB's types as JDBC/ODBC clients see them.

@@ -1,3 +1,4 @@
+import FlightProtocol
 import Arrow
 import Foundation
 import SwiftProtobuf

@@ -1,3 +1,4 @@
+import FlightProtocol
 import Arrow
 import DuckDB
 import Foundation

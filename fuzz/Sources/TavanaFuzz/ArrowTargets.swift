@@ -1,5 +1,6 @@
 import Arrow
 import DuckDB
+import FlightProtocol
 import Foundation
 import NIOCore
 

@@ -9,19 +9,22 @@ import GRPCProtobuf
 /// moves the whole result (a gigabyte for TPC-H lineitem at SF1), so `FlightDataFrameSerializer`
 /// writes the protobuf encoding itself, copying each Arrow buffer once, straight from DuckDB's
 /// memory into the transport's buffer.
-struct FlightDataFrame: Sendable {
-    let message: IPCMessage
+public struct FlightDataFrame: Sendable {
+    public let message: IPCMessage
+    public init(message: IPCMessage) { self.message = message }
 }
 
 /// Encodes `FlightData { data_header = 2; data_body = 1000; }` (Flight.proto), the only two
 /// fields a DoGet stream sets, in field-number order as protobuf encoders do.
-struct FlightDataFrameSerializer: MessageSerializer {
-    /// Tag of field 2 (`data_header`), length-delimited.
-    static let headerTag: [UInt8] = [0x12]
-    /// Tag of field 1000 (`data_body`), length-delimited: varint(1000 << 3 | 2).
-    static let bodyTag: [UInt8] = [0xC2, 0x3E]
+public struct FlightDataFrameSerializer: MessageSerializer {
+    public init() {}
 
-    func serialize<Bytes: GRPCContiguousBytes>(_ frame: FlightDataFrame) throws -> Bytes {
+    /// Tag of field 2 (`data_header`), length-delimited.
+    public static let headerTag: [UInt8] = [0x12]
+    /// Tag of field 1000 (`data_body`), length-delimited: varint(1000 << 3 | 2).
+    public static let bodyTag: [UInt8] = [0xC2, 0x3E]
+
+    public func serialize<Bytes: GRPCContiguousBytes>(_ frame: FlightDataFrame) throws -> Bytes {
         let header = frame.message.metadata
         let bodyLength = frame.message.bodyLength
         var size = Self.headerTag.count + Self.varintSize(header.count) + header.count
@@ -45,9 +48,9 @@ struct FlightDataFrameSerializer: MessageSerializer {
         return bytes
     }
 
-    static func varintSize(_ value: Int) -> Int { varint(value).count }
+    public static func varintSize(_ value: Int) -> Int { varint(value).count }
 
-    static func varint(_ value: Int) -> [UInt8] {
+    public static func varint(_ value: Int) -> [UInt8] {
         var v = UInt64(value)
         var out: [UInt8] = []
         repeat {
@@ -56,29 +59,5 @@ struct FlightDataFrameSerializer: MessageSerializer {
             out.append(v == 0 ? low : low | 0x80)
         } while v != 0
         return out
-    }
-}
-
-/// Registers DoGet with `FlightDataFrameSerializer`, replacing the generated registration
-/// (the router keeps the last handler registered for a method). The generated `doGet`
-/// stays as the protocol requires and produces the same bytes, only slower.
-struct FlightDoGetFastPath: RegistrableRPCService {
-    let service: FlightSQLService
-
-    func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
-        let service = self.service
-        router.registerHandler(
-            forMethod: Arrow_Flight_Protocol_FlightService.Method.DoGet.descriptor,
-            deserializer: ProtobufDeserializer<Arrow_Flight_Protocol_Ticket>(),
-            serializer: FlightDataFrameSerializer(),
-            handler: { request, context in
-                let ticket = try await ServerRequest(stream: request).message
-                return StreamingServerResponse { writer in
-                    try await service.doGet(ticket: ticket, context: context) { message in
-                        try await writer.write(FlightDataFrame(message: message))
-                    }
-                    return [:]
-                }
-            })
     }
 }

@@ -1,0 +1,76 @@
+import FlightProtocol
+import Arrow
+import DuckDB
+import Foundation
+import GRPCCore
+import Logging
+import Scheduler
+import SwiftProtobuf
+import Worker
+
+/// DoAction: prepared statements, transactions and cancel, as Flight SQL's actions.
+extension FlightSQLService {
+
+    func doAction(
+        request: Arrow_Flight_Protocol_Action,
+        response: RPCWriter<Arrow_Flight_Protocol_Result>,
+        context: ServerContext
+    ) async throws {
+        func reply(_ body: Data) async throws {
+            var out = Arrow_Flight_Protocol_Result()
+            out.body = body
+            try await response.write(out)
+        }
+        do {
+            switch try ActionRequest.decode(type: request.type, body: request.body) {
+            case .createPreparedStatement(let req):
+                let result = try await createPrepared(req.query, transaction: transactionID(req.hasTransactionID ? req.transactionID : nil))
+                try await reply(try packAny(result))
+            case .closePreparedStatement(let req):
+                let id = String(decoding: req.preparedStatementHandle, as: UTF8.self)
+                registry.removePrepared(id)?.close()
+            case .beginTransaction:
+                var result = Arrow_Flight_Protocol_Sql_ActionBeginTransactionResult()
+                result.transactionID = Data(try await beginTransaction(peer: context.remotePeer).utf8)
+                try await reply(try packAny(result))
+            case .endTransaction(let req):
+                try await endTransaction(String(decoding: req.transactionID, as: UTF8.self), req.action)
+            case .cancelFlightInfo(let req):
+                var result = Arrow_Flight_Protocol_CancelFlightInfoResult()
+                result.status = cancel(req.info) ? .cancelled : .notCancellable
+                try await reply(try result.serializedData())
+            case .cancelQuery(let info):
+                var result = Arrow_Flight_Protocol_Sql_ActionCancelQueryResult()
+                result.result = cancel(info) ? .cancelled : .notCancellable
+                try await reply(try packAny(result))
+            }
+        } catch {
+            throw logged(error, "DoAction \(request.type)")
+        }
+    }
+
+    func createPrepared(_ query: String, transaction: String? = nil) async throws -> Arrow_Flight_Protocol_Sql_ActionCreatePreparedStatementResult {
+        let owned = transaction == nil
+        let session = try await session(for: transaction)
+        do {
+            let statement = try await session.prepare(query)
+            let id = HandleRegistry.newID()
+            let parameterTypes = statement.description.parameterTypes
+            let datasetSchema = statement.description.arrowSchema
+            registry.addPrepared(PreparedHandle(id: id, session: session, ownsSession: owned, statement: statement, query: query))
+            var result = Arrow_Flight_Protocol_Sql_ActionCreatePreparedStatementResult()
+            result.preparedStatementHandle = Data(id.utf8)
+            let parameterSchema = ArrowParameters.schema(for: parameterTypes)
+            result.parameterSchema = Data(IPCStreamWriter(schema: parameterSchema).schemaMessage().encapsulated())
+            // The result schema when DuckDB knows it before execution (not when a column's
+            // type depends on a parameter); clients then learn it from the query's FlightInfo.
+            if let datasetSchema {
+                result.datasetSchema = Data(IPCStreamWriter(schema: datasetSchema).schemaMessage().encapsulated())
+            }
+            return result
+        } catch {
+            if owned { session.close() }
+            throw error
+        }
+    }
+}

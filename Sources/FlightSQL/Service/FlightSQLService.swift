@@ -1,0 +1,74 @@
+import FlightProtocol
+import Arrow
+import DuckDB
+import Foundation
+import GRPCCore
+import Logging
+import Scheduler
+import SwiftProtobuf
+import Worker
+
+/// Implements the Flight service with Flight SQL semantics over the scheduler.
+///
+/// Sessions: Flight has no connection identity, so state lives with handles. A statement
+/// query (`CommandStatementQuery`, plain SQL, metadata commands) runs in a fresh session that
+/// its ticket owns and that closes when `DoGet` ends (or the ticket expires). A prepared
+/// statement handle owns its session until `ClosePreparedStatement` (or 30 idle minutes).
+/// `GetFlightInfo` starts the query (through admission control) to learn the exact result
+/// schema; `DoGet` streams it. Unfetched tickets give their slot back after 60 seconds.
+struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtocol {
+    let scheduler: Scheduler
+    let registry: HandleRegistry
+    let serverVersion: String
+    let vocabulary: VocabularyCache
+    let logger: Logger
+
+    // MARK: - Handshake and discovery (the rest of the service: one file per concern in this folder)
+
+    func handshake(
+        request: RPCAsyncSequence<Arrow_Flight_Protocol_HandshakeRequest, any Error>,
+        response: RPCWriter<Arrow_Flight_Protocol_HandshakeResponse>,
+        context: ServerContext
+    ) async throws {
+        for try await message in request {
+            var reply = Arrow_Flight_Protocol_HandshakeResponse()
+            reply.protocolVersion = message.protocolVersion
+            try await response.write(reply)
+        }
+    }
+
+    func listFlights(
+        request: Arrow_Flight_Protocol_Criteria,
+        response: RPCWriter<Arrow_Flight_Protocol_FlightInfo>,
+        context: ServerContext
+    ) async throws {}
+
+    func listActions(
+        request: Arrow_Flight_Protocol_Empty,
+        response: RPCWriter<Arrow_Flight_Protocol_ActionType>,
+        context: ServerContext
+    ) async throws {
+        let actions = [
+            ("CreatePreparedStatement", "Prepares a SQL statement; returns a handle and its schemas"),
+            ("ClosePreparedStatement", "Closes a prepared statement handle"),
+        ]
+        for (type, description) in actions {
+            try await response.write(.with { $0.type = type; $0.description_p = description })
+        }
+    }
+
+    func pollFlightInfo(
+        request: Arrow_Flight_Protocol_FlightDescriptor,
+        context: ServerContext
+    ) async throws -> Arrow_Flight_Protocol_PollInfo {
+        throw RPCError(code: .unimplemented, message: "PollFlightInfo is not supported; use GetFlightInfo")
+    }
+
+    func doExchange(
+        request: RPCAsyncSequence<Arrow_Flight_Protocol_FlightData, any Error>,
+        response: RPCWriter<Arrow_Flight_Protocol_FlightData>,
+        context: ServerContext
+    ) async throws {
+        throw RPCError(code: .unimplemented, message: "DoExchange is not supported")
+    }
+}
