@@ -175,6 +175,13 @@ let package = Package(
             dependencies: ["Scheduler", "Worker", "WorkerTesting", "DuckDB", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),
         .testTarget(
+            name: "TavanaServerTests",
+            dependencies: [
+                "TavanaServer", "Scheduler", "PostgresWire", "FlightSQL", "DuckDB",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+            ],
+            swiftSettings: strict),
+        .testTarget(
             name: "WorkerTests",
             dependencies: ["Worker", "DuckDB", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),

@@ -1,5 +1,6 @@
 import Foundation
 import GRPCCore
+import Synchronization
 
 /// Password authentication for Flight: HTTP Basic credentials (usually on `Handshake`) are
 /// checked against the server's users and answered with a bearer token in the `authorization`
@@ -44,9 +45,8 @@ public final class FlightAuthenticator: Sendable {
     }
 }
 
-final class TokenStore: @unchecked Sendable {
-    private let lock = NSLock()
-    private var tokens: [String: (user: String, expires: Date)] = [:]
+final class TokenStore: Sendable {
+    private let tokens = Mutex<[String: (user: String, expires: Date)]>([:])
     let lifetime: TimeInterval
 
     init(lifetime: TimeInterval) { self.lifetime = lifetime }
@@ -57,7 +57,7 @@ final class TokenStore: @unchecked Sendable {
         for i in bytes.indices { bytes[i] = UInt8.random(in: 0...255, using: &rng) }
         let token = Data(bytes).base64EncodedString()
         let now = Date()
-        lock.withLock {
+        tokens.withLock { tokens in
             tokens = tokens.filter { $0.value.expires > now }
             tokens[token] = (user, now + lifetime)
         }
@@ -66,7 +66,7 @@ final class TokenStore: @unchecked Sendable {
 
     /// The user a valid token belongs to; nil if unknown or expired.
     func user(of token: String) -> String? {
-        lock.withLock { tokens[token].flatMap { $0.expires > Date() ? $0.user : nil } }
+        tokens.withLock { $0[token].flatMap { $0.expires > Date() ? $0.user : nil } }
     }
 }
 

@@ -2,6 +2,7 @@ import Arrow
 import DuckDB
 import Foundation
 import Scheduler
+import Synchronization
 import Worker
 
 /// Where the rows of a ticket come from.
@@ -24,7 +25,7 @@ enum ResultSource: Sendable {
 }
 
 /// A result waiting for its `DoGet`: made by `GetFlightInfo`, handed out once.
-final class PendingResult: @unchecked Sendable {
+final class PendingResult: Sendable {
     let schema: Schema
     let source: ResultSource
     /// The session the result runs in, if the ticket owns it (closed after `DoGet`).
@@ -58,16 +59,18 @@ final class PendingResult: @unchecked Sendable {
 
 /// A prepared statement a client holds a handle to. It owns its session (DuckDB connection)
 /// until `ClosePreparedStatement` or until it has been idle for too long.
-final class PreparedHandle: @unchecked Sendable {
+final class PreparedHandle: Sendable {
     let id: String
     let session: Session
     /// False when the statement was prepared inside a transaction, whose session it borrows.
     let ownsSession: Bool
     let statement: StatementHandle
     let query: String
-    private let lock = NSLock()
-    private var _parameters: [[DuckDBValue]] = []
-    private var _lastUsed: ContinuousClock.Instant = .now
+    private struct State {
+        var parameters: [[DuckDBValue]] = []
+        var lastUsed: ContinuousClock.Instant = .now
+    }
+    private let state = Mutex(State())
 
     init(id: String, session: Session, ownsSession: Bool = true, statement: StatementHandle, query: String) {
         self.id = id
@@ -79,11 +82,11 @@ final class PreparedHandle: @unchecked Sendable {
 
     /// Parameter rows bound by the last `DoPut`.
     var parameters: [[DuckDBValue]] {
-        get { lock.withLock { _parameters } }
-        set { lock.withLock { _parameters = newValue } }
+        get { state.withLock { $0.parameters } }
+        set { state.withLock { $0.parameters = newValue } }
     }
 
-    func touch() { lock.withLock { _lastUsed = .now } }
+    func touch() { state.withLock { $0.lastUsed = .now } }
 
     /// Frees the statement, and the session if the handle owns it.
     func close() {
@@ -94,19 +97,22 @@ final class PreparedHandle: @unchecked Sendable {
             Task { await session.close(statement) }
         }
     }
-    var lastUsed: ContinuousClock.Instant { lock.withLock { _lastUsed } }
+
+    var lastUsed: ContinuousClock.Instant { state.withLock { $0.lastUsed } }
 }
 
 /// Tickets and prepared-statement handles, with expiry.
-final class HandleRegistry: @unchecked Sendable {
-    private let lock = NSLock()
-    private var pending: [String: PendingResult] = [:]
-    private var prepared: [String: PreparedHandle] = [:]
-    /// Results a DoGet is streaming now, by ticket id (CancelFlightInfo reaches them here).
-    private var streaming: [String: PendingResult] = [:]
-    /// Open transactions (BeginTransaction): each owns a session until EndTransaction, and
-    /// remembers the connection (gRPC peer) and the user that began it.
-    private var transactions: [String: (session: Session, peer: String, user: String?)] = [:]
+final class HandleRegistry: Sendable {
+    private struct State {
+        var pending: [String: PendingResult] = [:]
+        var prepared: [String: PreparedHandle] = [:]
+        /// Results a DoGet is streaming now, by ticket id (CancelFlightInfo reaches them here).
+        var streaming: [String: PendingResult] = [:]
+        /// Open transactions (BeginTransaction): each owns a session until EndTransaction, and
+        /// remembers the connection (gRPC peer) and the user that began it.
+        var transactions: [String: (session: Session, peer: String, user: String?)] = [:]
+    }
+    private let state = Mutex(State())
     let ticketTTL: Duration
     let preparedIdleTTL: Duration
 
@@ -119,75 +125,76 @@ final class HandleRegistry: @unchecked Sendable {
 
     func addPending(_ result: PendingResult) -> String {
         let id = Self.newID()
-        lock.withLock { pending[id] = result }
+        state.withLock { $0.pending[id] = result }
         return id
     }
 
     /// Returns a ticket taken by a `DoGet` that could not start (queue full).
     func putBack(_ id: String, _ result: PendingResult) {
-        lock.withLock { pending[id] = result }
+        state.withLock { $0.pending[id] = result }
     }
 
     /// DoGet started (`result`) or finished (nil) streaming the ticket `id`.
     func setStreaming(_ id: String, _ result: PendingResult?) {
-        lock.withLock { streaming[id] = result }
+        state.withLock { $0.streaming[id] = result }
     }
 
-    func streamingResult(_ id: String) -> PendingResult? { lock.withLock { streaming[id] } }
+    func streamingResult(_ id: String) -> PendingResult? { state.withLock { $0.streaming[id] } }
 
     /// Removes and returns the pending result; a ticket is good for one `DoGet`.
     func takePending(_ id: String) -> PendingResult? {
-        lock.withLock { pending.removeValue(forKey: id) }
+        state.withLock { $0.pending.removeValue(forKey: id) }
     }
 
     func addPrepared(_ handle: PreparedHandle) {
-        lock.withLock { prepared[handle.id] = handle }
+        state.withLock { $0.prepared[handle.id] = handle }
     }
 
     func prepared(_ id: String) -> PreparedHandle? {
-        let h = lock.withLock { prepared[id] }
+        let h = state.withLock { $0.prepared[id] }
         h?.touch()
         return h
     }
 
     func removePrepared(_ id: String) -> PreparedHandle? {
-        lock.withLock { prepared.removeValue(forKey: id) }
+        state.withLock { $0.prepared.removeValue(forKey: id) }
     }
 
     func addTransaction(_ session: Session, peer: String, user: String?) -> String {
         let id = Self.newID()
-        lock.withLock { transactions[id] = (session, peer, user) }
+        state.withLock { $0.transactions[id] = (session, peer, user) }
         return id
     }
 
-    func transaction(_ id: String) -> Session? { lock.withLock { transactions[id]?.session } }
+    func transaction(_ id: String) -> Session? { state.withLock { $0.transactions[id]?.session } }
 
-    func removeTransaction(_ id: String) -> Session? { lock.withLock { transactions.removeValue(forKey: id)?.session } }
+    func removeTransaction(_ id: String) -> Session? { state.withLock { $0.transactions.removeValue(forKey: id)?.session } }
 
     /// The transaction `user` has open over connection `peer`, when there is exactly one.
     func soleTransaction(of peer: String, user: String?) -> String? {
-        lock.withLock {
-            let ids = transactions.filter { $0.value.peer == peer && $0.value.user == user }.map(\.key)
+        state.withLock { s in
+            let ids = s.transactions.filter { $0.value.peer == peer && $0.value.user == user }.map(\.key)
             return ids.count == 1 ? ids[0] : nil
         }
     }
 
     /// Takes every transaction `peer` began (its connection is gone).
     func removeTransactions(of peer: String) -> [Session] {
-        lock.withLock {
-            let gone = transactions.filter { $0.value.peer == peer }
-            for id in gone.keys { transactions[id] = nil }
+        state.withLock { s in
+            let gone = s.transactions.filter { $0.value.peer == peer }
+            for id in gone.keys { s.transactions[id] = nil }
             return gone.values.map(\.session)
         }
     }
 
     /// Drops tickets nobody fetched and prepared statements nobody used for too long.
     func expire(now: ContinuousClock.Instant = .now) {
-        let (oldTickets, oldPrepared): ([PendingResult], [PreparedHandle]) = lock.withLock {
-            let t = pending.filter { $0.value.expires <= now }
-            for k in t.keys { pending[k] = nil }
-            let p = prepared.filter { $0.value.lastUsed + preparedIdleTTL <= now }
-            for k in p.keys { prepared[k] = nil }
+        let idle = preparedIdleTTL
+        let (oldTickets, oldPrepared): ([PendingResult], [PreparedHandle]) = state.withLock { s in
+            let t = s.pending.filter { $0.value.expires <= now }
+            for k in t.keys { s.pending[k] = nil }
+            let p = s.prepared.filter { $0.value.lastUsed + idle <= now }
+            for k in p.keys { s.prepared[k] = nil }
             return (Array(t.values), Array(p.values))
         }
         for t in oldTickets { t.release() }
@@ -196,9 +203,9 @@ final class HandleRegistry: @unchecked Sendable {
 
     /// Releases everything (server shutdown).
     func closeAll() {
-        let (t, p, x): ([PendingResult], [PreparedHandle], [Session]) = lock.withLock {
-            defer { pending = [:]; prepared = [:]; transactions = [:] }
-            return (Array(pending.values), Array(prepared.values), transactions.values.map(\.session))
+        let (t, p, x): ([PendingResult], [PreparedHandle], [Session]) = state.withLock { s in
+            defer { s.pending = [:]; s.prepared = [:]; s.transactions = [:] }
+            return (Array(s.pending.values), Array(s.prepared.values), s.transactions.values.map(\.session))
         }
         for r in t { r.release() }
         for h in p { h.close() }

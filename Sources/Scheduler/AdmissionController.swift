@@ -1,10 +1,11 @@
 import DequeModule
 import Foundation
+import Synchronization
 
 /// Admission control: at most `slots` queries run at once; the rest wait in FIFO order, up
 /// to `maxQueued`, beyond which new queries are refused at once. Wait times and the queue
 /// depth are what the autoscaler watches.
-public final class AdmissionController: @unchecked Sendable {
+public final class AdmissionController: Sendable {
     public enum AdmissionError: Error, Sendable, Equatable {
         case queueFull(limit: Int)
         case cancelled
@@ -29,12 +30,16 @@ public final class AdmissionController: @unchecked Sendable {
 
     public let slots: Int
     public let maxQueued: Int
-    private let lock = NSLock()
-    private var running = 0
-    private var waiters = Deque<Waiter>()
-    private var admittedTotal: UInt64 = 0
-    private var rejectedTotal: UInt64 = 0
-    private var waitSecondsTotal: Double = 0
+
+    private struct State {
+        var running = 0
+        var waiters = Deque<Waiter>()
+        var admittedTotal: UInt64 = 0
+        var rejectedTotal: UInt64 = 0
+        var waitSecondsTotal: Double = 0
+    }
+
+    private let state = Mutex(State())
 
     public init(slots: Int, maxQueued: Int) {
         precondition(slots > 0, "at least one slot")
@@ -46,112 +51,114 @@ public final class AdmissionController: @unchecked Sendable {
     public func acquire(_ ticket: AdmissionTicket) async throws -> SlotLease {
         let start = ContinuousClock.now
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            lock.lock()
-            if ticket.isCancelled {
-                lock.unlock()
-                continuation.resume(throwing: AdmissionError.cancelled)
-            } else if running < slots && waiters.isEmpty {
-                running += 1
-                admittedTotal += 1
-                lock.unlock()
-                continuation.resume()
-            } else if waiters.count >= maxQueued {
-                rejectedTotal += 1
-                lock.unlock()
-                continuation.resume(throwing: AdmissionError.queueFull(limit: maxQueued))
-            } else {
-                waiters.append(Waiter(ticket: ticket, enqueued: start, continuation: continuation))
-                ticket.attach(self)
-                lock.unlock()
+            enum Outcome { case admitted, queued, full, cancelled }
+            let outcome = state.withLock { s -> Outcome in
+                if ticket.isCancelled { return .cancelled }
+                if s.running < slots && s.waiters.isEmpty {
+                    s.running += 1
+                    s.admittedTotal += 1
+                    return .admitted
+                }
+                if s.waiters.count >= maxQueued {
+                    s.rejectedTotal += 1
+                    return .full
+                }
+                s.waiters.append(Waiter(ticket: ticket, enqueued: start, continuation: continuation))
+                return .queued
+            }
+            switch outcome {
+            case .admitted: continuation.resume()
+            case .full: continuation.resume(throwing: AdmissionError.queueFull(limit: maxQueued))
+            case .cancelled: continuation.resume(throwing: AdmissionError.cancelled)
+            case .queued: ticket.attach(self)
             }
         }
         return SlotLease(controller: self, waited: ContinuousClock.now - start)
     }
 
     fileprivate func release() {
-        lock.lock()
-        if let next = waiters.popFirst() {
-            // The slot passes straight to the oldest waiter.
-            admittedTotal += 1
-            waitSecondsTotal += (ContinuousClock.now - next.enqueued).seconds
-            lock.unlock()
-            next.continuation.resume()
-        } else {
-            running -= 1
-            lock.unlock()
+        let next = state.withLock { s -> Waiter? in
+            if let next = s.waiters.popFirst() {
+                // The slot passes straight to the oldest waiter.
+                s.admittedTotal += 1
+                s.waitSecondsTotal += (ContinuousClock.now - next.enqueued).seconds
+                return next
+            }
+            s.running -= 1
+            return nil
         }
+        next?.continuation.resume()
     }
 
     /// Removes a waiting ticket from the queue (its acquire throws `.cancelled`).
     fileprivate func cancel(_ ticket: AdmissionTicket) {
-        lock.lock()
-        guard let index = waiters.firstIndex(where: { $0.ticket === ticket }) else {
-            lock.unlock()
-            return
+        let removed = state.withLock { s -> Waiter? in
+            guard let index = s.waiters.firstIndex(where: { $0.ticket === ticket }) else { return nil }
+            let waiter = s.waiters.remove(at: index)
+            s.waitSecondsTotal += (ContinuousClock.now - waiter.enqueued).seconds
+            return waiter
         }
-        let waiter = waiters.remove(at: index)
-        waitSecondsTotal += (ContinuousClock.now - waiter.enqueued).seconds
-        lock.unlock()
-        waiter.continuation.resume(throwing: AdmissionError.cancelled)
+        removed?.continuation.resume(throwing: AdmissionError.cancelled)
     }
 
     public var snapshot: Snapshot {
-        lock.lock()
-        defer { lock.unlock() }
-        let now = ContinuousClock.now
-        return Snapshot(
-            slots: slots, running: running, queued: waiters.count, admittedTotal: admittedTotal,
-            rejectedTotal: rejectedTotal, waitSecondsTotal: waitSecondsTotal,
-            oldestWaitSeconds: waiters.first.map { (now - $0.enqueued).seconds } ?? 0)
+        state.withLock { s in
+            let now = ContinuousClock.now
+            return Snapshot(
+                slots: slots, running: s.running, queued: s.waiters.count, admittedTotal: s.admittedTotal,
+                rejectedTotal: s.rejectedTotal, waitSecondsTotal: s.waitSecondsTotal,
+                oldestWaitSeconds: s.waiters.first.map { (now - $0.enqueued).seconds } ?? 0)
+        }
     }
 }
 
 /// Identifies one query's place in the queue, so that a cancel can take it out.
-public final class AdmissionTicket: @unchecked Sendable {
-    private let lock = NSLock()
-    private var cancelled = false
-    private weak var controller: AdmissionController?
+public final class AdmissionTicket: Sendable {
+    private struct State {
+        var cancelled = false
+        weak var controller: AdmissionController?
+    }
+
+    private let state = Mutex(State())
 
     public init() {}
 
-    var isCancelled: Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return cancelled
-    }
+    var isCancelled: Bool { state.withLock { $0.cancelled } }
 
     fileprivate func attach(_ controller: AdmissionController) {
-        lock.lock()
-        self.controller = controller
-        lock.unlock()
+        let cancelledMeanwhile = state.withLock { s -> Bool in
+            s.controller = controller
+            return s.cancelled
+        }
+        // A cancel that came between queueing and attaching takes the ticket out now.
+        if cancelledMeanwhile { controller.cancel(self) }
     }
 
     /// Cancels the wait if the query is queued (no effect once it runs).
     public func cancel() {
-        lock.lock()
-        cancelled = true
-        let controller = self.controller
-        lock.unlock()
+        let controller = state.withLock { s -> AdmissionController? in
+            s.cancelled = true
+            return s.controller
+        }
         controller?.cancel(self)
     }
 }
 
 /// A running query's hold on a slot.
-public final class SlotLease: @unchecked Sendable {
-    private let lock = NSLock()
-    private var controller: AdmissionController?
+public final class SlotLease: Sendable {
+    private let controller: Mutex<AdmissionController?>
     public let waited: Duration
 
     fileprivate init(controller: AdmissionController, waited: Duration) {
-        self.controller = controller
+        self.controller = Mutex(controller)
         self.waited = waited
     }
 
     public func release() {
-        lock.lock()
-        let c = controller
-        controller = nil
-        lock.unlock()
+        let c = controller.withLock { c -> AdmissionController? in
+            defer { c = nil }
+            return c
+        }
         c?.release()
     }
 

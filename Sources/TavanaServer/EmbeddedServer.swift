@@ -47,10 +47,12 @@ public struct EmbeddedServer: Sendable {
             flushThreshold: config.postgres.flushThreshold, logger: logger)
         let pg = PostgresServer(host: config.host, port: config.postgres.port, tls: tls, context: context, group: group)
         let bound = try await pg.bind()
-        logger.info("postgres listening", metadata: [
+        // Logged once the service group runs (its signal handlers are in place by then): a
+        // supervisor that sends SIGTERM as soon as it reads this line stops Tavana cleanly.
+        let listening: Logger.Metadata = [
             "host": "\(config.host)", "port": "\(bound.port ?? config.postgres.port)",
             "auth": "\(credentials.method.rawValue)", "tls": "\(tls != nil)",
-        ])
+        ]
         let flight = try FlightSQLServer(
             host: config.host, port: config.flight.port, scheduler: scheduler,
             serverVersion: "Tavana \(TavanaBuild.version), DuckDB \(DuckDBLibrary.loadedVersion)",
@@ -64,7 +66,7 @@ public struct EmbeddedServer: Sendable {
         let services = ServiceGroup(
             configuration: .init(
                 services: [
-                    .init(service: PostgresService(bound: bound)),
+                    .init(service: PostgresService(bound: bound, logger: logger, listening: listening)),
                     .init(service: FlightService(server: flight, logger: logger)),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
@@ -122,8 +124,11 @@ struct FlightService: Service {
 /// Runs the PostgreSQL accept loop until graceful shutdown.
 struct PostgresService: Service {
     let bound: BoundPostgresServer
+    let logger: Logger
+    let listening: Logger.Metadata
 
     func run() async throws {
+        logger.info("postgres listening", metadata: listening)
         do {
             try await cancelWhenGracefulShutdown {
                 try await bound.serve()

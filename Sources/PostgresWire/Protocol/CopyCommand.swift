@@ -41,7 +41,7 @@ struct CopyCommand: Sendable, Equatable {
                 columns = list.split(separator: ",").map { $0.trimmingWhitespaceSub() }
                 // CopyInResponse counts columns in 16 bits (and PostgreSQL tables have at most 1600).
                 guard columns.count <= 1600 else {
-                    throw ErrorFields(sqlState: "54011", message: "COPY lists \(columns.count) columns; tables can have at most 1600")
+                    throw ErrorFields(sqlState: SQLState.tooManyColumns, message: "COPY lists \(columns.count) columns; tables can have at most 1600")
                 }
             }
             switch (lexer.word(), lexer.word()) {

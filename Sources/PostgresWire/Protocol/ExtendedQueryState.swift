@@ -39,7 +39,7 @@ final class PreparedInfo: @unchecked Sendable {
     /// message is framed.
     static func checkShape(columns: Int, parameters: Int) throws {
         guard columns <= Int(Int16.max) else {
-            throw ErrorFields(sqlState: "54011", message: "target lists can have at most \(Int16.max) entries (the statement returns \(columns) columns)")
+            throw ErrorFields(sqlState: SQLState.tooManyColumns, message: "target lists can have at most \(Int16.max) entries (the statement returns \(columns) columns)")
         }
         guard parameters <= Int(UInt16.max) else {
             throw ErrorFields(sqlState: SQLState.programLimitExceeded,

@@ -20,6 +20,11 @@ public enum SQLState {
     public static let undefinedColumn = "42703"
     public static let undefinedFunction = "42883"
     public static let undefinedObject = "42704"
+    public static let invalidSchemaName = "3F000"
+    public static let syntaxErrorOrAccessRuleViolation = "42000"
+    public static let indeterminateDatatype = "42P18"
+    public static let dependentObjectsStillExist = "2BP01"
+    public static let sequenceGeneratorLimitExceeded = "2200H"
     public static let duplicateTable = "42P07"
     public static let duplicateObject = "42710"
     public static let datatypeMismatch = "42804"
@@ -30,6 +35,7 @@ public enum SQLState {
     public static let dataException = "22000"
     public static let divisionByZero = "22012"
     public static let invalidTextRepresentation = "22P02"
+    public static let invalidBinaryRepresentation = "22P03"
     public static let numericValueOutOfRange = "22003"
     public static let invalidDatetimeFormat = "22007"
     public static let datetimeFieldOverflow = "22008"
@@ -45,6 +51,7 @@ public enum SQLState {
     public static let outOfMemory = "53200"
     public static let tooManyConnections = "53300"
     public static let programLimitExceeded = "54000"
+    public static let tooManyColumns = "54011"
     public static let queryCanceled = "57014"
     public static let adminShutdown = "57P01"
     public static let ioError = "58030"
@@ -64,7 +71,7 @@ public enum SQLState {
             if m.contains("does not exist") {
                 if m.contains("Table with name") || m.contains("View with name") { return undefinedTable }
                 if m.contains("Scalar Function") || m.contains("Function with name") || m.contains("Macro Function") { return undefinedFunction }
-                if m.contains("Schema with name") { return "3F000" }
+                if m.contains("Schema with name") { return invalidSchemaName }
                 if m.contains("Type with name") { return undefinedObject }
                 if m.contains("Catalog") { return invalidCatalogName }
                 return undefinedObject
@@ -75,7 +82,7 @@ public enum SQLState {
             if m.contains("Referenced column") || m.contains("column") && m.contains("not found") { return undefinedColumn }
             if m.contains("No function matches") || m.contains("Function with name") { return undefinedFunction }
             if m.contains("Table with name") && m.contains("does not exist") { return undefinedTable }
-            return "42000"
+            return syntaxErrorOrAccessRuleViolation
         case .conversion:
             return m.contains("out of range") ? numericValueOutOfRange : invalidTextRepresentation
         case .outOfRange:
@@ -107,15 +114,15 @@ public enum SQLState {
         case .invalidType, .mismatchType:
             return datatypeMismatch
         case .parameterNotResolved, .parameterNotAllowed:
-            return "42P18"
+            return indeterminateDatatype
         case .missingExtension, .autoload:
             return featureNotSupported
         case .settings, .invalidConfiguration:
             return invalidParameterValue
         case .dependency:
-            return "2BP01"
+            return dependentObjectsStillExist
         case .sequence:
-            return "2200H"
+            return sequenceGeneratorLimitExceeded
         case .fatal, .internalError:
             return internalError
         default:

@@ -178,15 +178,15 @@ public struct PostgresTypeError: Error, Sendable, Equatable, CustomStringConvert
 
     public var description: String { "\(sqlState): \(message)" }
 
-    static let invalidTextRepresentation = "22P02"
-    static let numericValueOutOfRange = "22003"
-    static let invalidDatetimeFormat = "22007"
-    static let datetimeFieldOverflow = "22008"
-    static let invalidBinaryRepresentation = "22P03"
-    static let protocolViolation = "08P01"
-    static let featureNotSupported = "0A000"
-    static let characterNotInRepertoire = "22021"
-    static let invalidParameterValue = "22023"
+    static let invalidTextRepresentation = SQLState.invalidTextRepresentation
+    static let numericValueOutOfRange = SQLState.numericValueOutOfRange
+    static let invalidDatetimeFormat = SQLState.invalidDatetimeFormat
+    static let datetimeFieldOverflow = SQLState.datetimeFieldOverflow
+    static let invalidBinaryRepresentation = SQLState.invalidBinaryRepresentation
+    static let protocolViolation = SQLState.protocolViolation
+    static let featureNotSupported = SQLState.featureNotSupported
+    static let characterNotInRepertoire = SQLState.characterNotInRepertoire
+    static let invalidParameterValue = SQLState.invalidParameterValue
 
     static func invalidText(_ type: String, _ text: String) -> PostgresTypeError {
         PostgresTypeError(sqlState: invalidTextRepresentation, message: "invalid input syntax for type \(type): \"\(text)\"")

@@ -1,0 +1,77 @@
+import Foundation
+import Scheduler
+import XCTest
+
+@testable import TavanaServer
+
+final class ConfigurationTests: XCTestCase {
+    func file(_ json: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("tavana-\(UUID().uuidString).json").path
+        try Data(json.utf8).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    func testFlagsOverrideEnvironmentWhichOverridesTheFileWhichOverridesDefaults() throws {
+        var c = ServerConfiguration()
+        XCTAssertEqual(c.postgres.port, 5432)
+        try c.apply(configFile: try file(#"{"pgPort": 6000, "flightPort": "6001", "workers": 3, "database": "/data/a.duckdb"}"#))
+        XCTAssertEqual([c.postgres.port, c.flight.port, c.admission.slots], [6000, 6001, 3])
+        try c.apply(environment: ["TAVANA_PG_PORT": "7000", "TAVANA_DATABASE": "/data/b.duckdb", "TAVANA_UNRELATED": "x"])
+        XCTAssertEqual(c.postgres.port, 7000)
+        XCTAssertEqual(c.flight.port, 6001, "the environment leaves what it does not set")
+        try c.apply(["pgPort": "8000"])
+        XCTAssertEqual(c.postgres.port, 8000)
+        XCTAssertEqual(c.engine.database, "/data/b.duckdb")
+    }
+
+    func testTheFileIsCheckedKeyByKey() throws {
+        var c = ServerConfiguration()
+        XCTAssertThrowsError(try c.apply(configFile: try file(#"{"pgport": 1}"#))) { error in
+            XCTAssertTrue("\(error)".contains("unknown setting pgport"), "\(error)")
+        }
+        XCTAssertThrowsError(try c.apply(configFile: try file(#"{"pgPort": 70000}"#))) { error in
+            XCTAssertTrue("\(error)".contains("pgPort must be a whole number in 0...65535"), "\(error)")
+        }
+        XCTAssertThrowsError(try c.apply(configFile: try file(#"{"workers": "many"}"#)))
+        XCTAssertThrowsError(try c.apply(configFile: try file(#"[1, 2]"#)))
+        XCTAssertThrowsError(try c.apply(configFile: "/nonexistent/tavana.json"))
+    }
+
+    func testListsAndUsers() throws {
+        var c = ServerConfiguration()
+        try c.apply(configFile: try file(#"{"extensions": ["tpch", "json"], "users": {"alice": "pw"}}"#))
+        XCTAssertEqual(c.engine.extensions, ["tpch", "json"])
+        try c.apply(environment: ["TAVANA_EXTENSIONS": "httpfs, delta", "TAVANA_USERS": "bob:SCRAM-SHA-256$4096:a:b$c:d,carol:x"])
+        XCTAssertEqual(c.engine.extensions, ["httpfs", "delta"])
+        XCTAssertEqual(c.security.users, ["alice": "pw", "bob": "SCRAM-SHA-256$4096:a:b$c:d", "carol": "x"])
+        XCTAssertThrowsError(try c.apply(environment: ["TAVANA_USERS": "nocolon"]))
+    }
+
+    func testAuthenticationDefaults() throws {
+        var c = ServerConfiguration()
+        XCTAssertEqual(try c.credentials().method, .trust, "loopback without users trusts")
+        c.host = "0.0.0.0"
+        XCTAssertThrowsError(try c.credentials(), "anywhere else needs users")
+        c.security.users = ["alice": "pw"]
+        XCTAssertEqual(try c.credentials().method, .scramSHA256)
+        c.security.scramSaltKey = "short"
+        XCTAssertThrowsError(try c.credentials())
+        c.security.scramSaltKey = "a key every replica shares"
+        let a = try c.credentials(), b = try c.credentials()
+        XCTAssertEqual(a.derivedSalt(for: "alice"), b.derivedSalt(for: "alice"), "replicas agree on salts")
+        XCTAssertTrue(a.verifyPassword(user: "alice", password: "pw"))
+        XCTAssertFalse(a.verifyPassword(user: "alice", password: "pW"))
+        XCTAssertFalse(a.verifyPassword(user: "mallory", password: "pw"))
+    }
+
+    func testWorkerSizingFollowsTheSlots() {
+        var c = ServerConfiguration()
+        c.admission.slots = 3
+        let w = c.workerConfiguration()
+        XCTAssertEqual(w.executionThreads, 8)
+        XCTAssertEqual(w.parseThreads, 6)
+        XCTAssertEqual(w.parseThreadsPerUser, 3)
+        c.engine.parseThreads = 1
+        XCTAssertEqual(c.workerConfiguration().parseThreadsPerUser, 1)
+    }
+}
