@@ -101,29 +101,35 @@ PARAMETERS = [  # (oid, format, value)
 ]
 
 
+def pgm(flags: int, payload: bytes, seed: int = 0x2026_1201) -> None:
+    """A pg-messages input: the flags byte (bit 0: starts with the startup packet; bits 1-2:
+    the auth method), the seed of the modelled step outcomes, then the client's bytes."""
+    write("pg-messages", bytes([flags]) + struct.pack("!I", seed) + payload)
+
+
 def pg_corpus() -> None:
     for flags in range(8):
         # flags bit 0: the input starts with the startup packet; bits 1-2: the auth method.
         for sql in STATEMENTS[:6]:
-            write("pg-messages", bytes([flags | 1]) + startup() + msg(b"Q", cstr(sql)))
-    write("pg-messages", bytes([1]) + struct.pack("!ii", 8, 80877103) + startup())
-    write("pg-messages", bytes([1]) + struct.pack("!iiii", 16, 80877102, 1001, 12345))
-    write("pg-messages", bytes([3]) + startup() + msg(b"p", cstr("SCRAM-SHA-256") + struct.pack("!i", 32) + b"n,,n=,r=rOprNGfwEbeRWgbNEkqO"))
-    write("pg-messages", bytes([5]) + startup() + msg(b"p", cstr("md5" + "0" * 32)))
-    write("pg-messages", bytes([7]) + startup() + msg(b"p", cstr("secret")))
+            pgm(flags | 1, startup() + msg(b"Q", cstr(sql)))
+    pgm(1, struct.pack("!ii", 8, 80877103) + startup())
+    pgm(1, struct.pack("!iiii", 16, 80877102, 1001, 12345))
+    pgm(3, startup() + msg(b"p", cstr("SCRAM-SHA-256") + struct.pack("!i", 32) + b"n,,n=,r=rOprNGfwEbeRWgbNEkqO"))
+    pgm(5, startup() + msg(b"p", cstr("md5" + "0" * 32)))
+    pgm(7, startup() + msg(b"p", cstr("secret")))
     for sql in STATEMENTS:
-        write("pg-messages", b"\0" + msg(b"Q", cstr(sql)))
+        pgm(0, msg(b"Q", cstr(sql)))
         write("pg-rewriter", sql.encode())
     for oid, fmt, value in PARAMETERS:
-        write("pg-messages", b"\0" + parse("SELECT $1", [oid]) + bind([value], [fmt], [1]) + msg(b"D", b"P" + cstr(""))
+        pgm(0, parse("SELECT $1", [oid]) + bind([value], [fmt], [1]) + msg(b"D", b"P" + cstr(""))
               + execute() + SYNC)
         for target in (0, 4, 18, 29):  # indexes into the harness's target types: unknown, bigint, varchar, timestamptz
             write("pg-parameters", struct.pack("!IBBB", oid, fmt, target, 0) + value)
-    write("pg-messages", b"\0" + parse("SELECT $1, $2", [23, 25], "s1") + bind([b"1", None], [0], [0, 1], "s1", "p1")
+    pgm(0, parse("SELECT $1, $2", [23, 25], "s1") + bind([b"1", None], [0], [0, 1], "s1", "p1")
           + execute("p1", 1) + msg(b"H") + execute("p1") + msg(b"C", b"P" + cstr("p1")) + msg(b"C", b"S" + cstr("s1")) + SYNC)
-    write("pg-messages", b"\0" + msg(b"Q", cstr("COPY t FROM STDIN")) + msg(b"d", b"1\t\\N\n2\tb\\tc\n") + msg(b"c"))
-    write("pg-messages", b"\0" + msg(b"Q", cstr("COPY t FROM STDIN")) + msg(b"d", b"1\t") + msg(b"f", cstr("stop")))
-    write("pg-messages", b"\0" + msg(b"F", b"\0\0\0\0") + msg(b"X"))
+    pgm(0, msg(b"Q", cstr("COPY t FROM STDIN")) + msg(b"d", b"1\t\\N\n2\tb\\tc\n") + msg(b"c"))
+    pgm(0, msg(b"Q", cstr("COPY t FROM STDIN")) + msg(b"d", b"1\t") + msg(b"f", cstr("stop")))
+    pgm(0, msg(b"F", b"\0\0\0\0") + msg(b"X"))
     copies = [
         ("COPY t FROM STDIN", b"1\t2\n\\N\t\\\\\n3\t\\t\\n\\r\n\\.\n"),
         ("COPY t FROM STDIN WITH (FORMAT csv)", b"1,\"a,b\"\n2,\n"),

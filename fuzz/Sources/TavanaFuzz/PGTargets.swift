@@ -62,9 +62,11 @@ enum StatementProbe {
 }
 
 /// Bytes as a client sends them: framed into messages by the decoder (from the startup
-/// packet, or after it), then handled as the connection handles each message, minus
-/// DuckDB: authentication, statements through the probe, Bind parameters through the
-/// decoder with the OIDs their Parse declared, COPY data through the converter.
+/// packet, or after it), then handled by the connection's own state machine, with the work
+/// it asks for modelled without DuckDB: authentication for real, statements through the
+/// probe, Bind parameters through the decoder with the OIDs their Parse declared, COPY data
+/// through the converter, and each step's outcome (completed, failed, COPY started) chosen
+/// by a generator seeded from the input, so that every path of the state machine is reached.
 enum PGMessagesTarget {
     // One PBKDF2 iteration keeps executions fast; the exchange is the same.
     static let key = Array(repeating: UInt8(7), count: 32)
@@ -76,15 +78,17 @@ enum PGMessagesTarget {
     static func run(_ data: UnsafeRawBufferPointer) {
         var input = FuzzInput(data)
         let flags = input.byte()
-        var expectingStartup = flags & 1 == 1
+        let outcomes = input.uint32()
         let auth = [CredentialStore.trust(), scram, md5, password][Int(flags >> 1) & 3]
+        var model = ConnectionModel(auth: auth, seed: UInt64(outcomes))
+        var expectingStartup = flags & 1 == 1
+        if !expectingStartup { model.skipStartup() }
         var buffer = ByteBuffer(bytes: input.rest())
-        var state = ConnectionModel(auth: auth)
         while true {
             do {
                 guard let message = try FrontendMessageDecoder.decodeOne(
                     from: &buffer, expectingStartup: &expectingStartup, maxMessageSize: 1 << 20) else { return }
-                state.handle(message)
+                guard model.handle(message) else { return }
             } catch {
                 StatementProbe.render(error, sql: nil)
                 return
@@ -93,53 +97,121 @@ enum PGMessagesTarget {
     }
 
     struct ConnectionModel {
-        var authentication: AuthenticationStateMachine?
-        let auth: CredentialStore
+        var machine: ConnectionStateMachine
         var statements: [String: [UInt32]] = [:]
         var copy: TextToCSV?
+        var random: UInt64
+        var status: BackendMessage.TransactionStatus = .idle
 
-        init(auth: CredentialStore) { self.auth = auth }
+        init(auth: CredentialStore, seed: UInt64) {
+            machine = ConnectionStateMachine(credentials: auth) { startup in [("application_name", startup.user ?? "")] }
+            random = seed | 1
+        }
 
-        mutating func handle(_ message: FrontendMessage) {
-            switch message {
-            case .startup(let startup):
-                var machine = AuthenticationStateMachine(configuration: auth, user: startup.user ?? "u")
-                _ = machine.start()
-                authentication = machine
-            case .password(let body):
-                _ = authentication?.receive(body)
-            case .query(let sql):
-                for statement in SQLSplitter.split(sql) { prepare(statement) }
-            case .parse(let parse):
-                if SQLSplitter.split(parse.query).count <= 1 { prepare(parse.query) }
+        /// A connection that is past its startup (the input starts with typed messages).
+        mutating func skipStartup() {
+            let startup = FrontendMessage.StartupMessage(protocolVersion: 196_608, parameters: [("user", "u")])
+            _ = perform(machine.handle(.message(.startup(startup))))
+        }
+
+        /// One bit of the step outcomes (xorshift).
+        mutating func coin(_ oneIn: UInt64) -> Bool {
+            random ^= random << 13
+            random ^= random >> 7
+            random ^= random << 17
+            return random % oneIn == 0
+        }
+
+        /// Handles one message; false once the connection would close.
+        mutating func handle(_ message: FrontendMessage) -> Bool {
+            if case .bind(let bind) = message { decodeParameters(bind) }
+            if case .parse(let parse) = message {
                 statements[parse.name] = parse.parameterTypes
-            case .bind(let bind):
-                let oids = statements[bind.statement] ?? []
-                for (i, value) in bind.parameters.enumerated() {
-                    let f: Int16 = bind.parameterFormats.isEmpty ? 0 : (bind.parameterFormats.count == 1 ? bind.parameterFormats[0] : (i < bind.parameterFormats.count ? bind.parameterFormats[i] : 0))
-                    let oid = i < oids.count ? oids[i] : 0
-                    let target = targetTypes[(Int(oid) &+ i) % targetTypes.count]
-                    do {
-                        _ = try ParameterDecoder.decode(value, format: f == 1 ? .binary : .text, oid: oid, target: target)
-                    } catch {
-                        StatementProbe.render(error, sql: nil)
-                    }
+                if SQLSplitter.split(parse.query).count <= 1 { prepare(parse.query) }
+            }
+            return perform(machine.handle(.message(message)))
+        }
+
+        /// Performs actions as the connection handler would, feeding outcomes back.
+        mutating func perform(_ first: [ConnectionStateMachine.Action]) -> Bool {
+            var actions = first[...]
+            var steps = 0
+            while let action = actions.popFirst() {
+                steps += 1
+                precondition(steps < 10_000, "the state machine does not settle")
+                var buffer = ByteBuffer()
+                switch action {
+                case .send(let message): buffer.writeBackendMessage(message)
+                case .flush, .endOfSequence, .cancel: break
+                case .close: return false
+                case .openSession:
+                    actions += machine.handle(.sessionOpened(processID: 1, secretKey: 2, status: .idle))
+                case .run(let sql):
+                    let copyIn = prepare(sql)
+                    if copyIn { actions += machine.handle(.copyInStarted) } else { actions += machine.handle(outcome(of: sql)) }
+                case .beginImplicitTransaction:
+                    status = .inTransaction
+                    actions += machine.handle(.stepCompleted(status: status))
+                case .endImplicitTransaction, .rollbackFailedTransaction:
+                    status = .idle
+                    actions += machine.handle(.stepCompleted(status: status))
+                case .parse, .bind, .describe, .closeStatement, .closePortal:
+                    actions += machine.handle(outcome(of: nil))
+                case .execute:
+                    actions += machine.handle(coin(8) ? .copyInStarted : outcome(of: nil))
+                case .copyData(let data):
+                    do { _ = try copy?.convert(Array(data.readableBytesView)) } catch { copy = nil }
+                case .copyDone:
+                    _ = try? copy?.finish()
+                    copy = nil
+                    actions += machine.handle(outcome(of: nil))
+                case .copyFail(let reason):
+                    copy = nil
+                    actions += machine.handle(.stepFailed(ErrorFields(sqlState: SQLState.queryCanceled, message: reason), status: status))
                 }
-            case .copyDataBytes(let data):
-                do { _ = try copy?.convert(Array(data.readableBytesView)) } catch { copy = nil }
-            case .copyDone:
-                _ = try? copy?.finish()
-                copy = nil
-            case .describe, .execute, .sync, .flush, .close, .terminate, .copyFail, .functionCall, .sslRequest,
-                 .gssEncRequest, .cancelRequest:
-                break
+            }
+            return true
+        }
+
+        /// A step's outcome: mostly completed, sometimes failed; a failure inside a
+        /// transaction fails it, and statements move the status as their SQL says.
+        mutating func outcome(of sql: String?) -> ConnectionStateMachine.Event {
+            if coin(4) {
+                if status == .inTransaction { status = .failed }
+                return .stepFailed(ErrorFields(sqlState: SQLState.syntaxError, message: "modelled failure"), status: status)
+            }
+            if let sql {
+                switch StatementClassifier.transactionEffect(sql) {
+                case .begin: status = .inTransaction
+                case .commit, .rollback: status = .idle
+                case .none: break
+                }
+            }
+            return .stepCompleted(status: status)
+        }
+
+        func decodeParameters(_ bind: FrontendMessage.Bind) {
+            let oids = statements[bind.statement] ?? []
+            for (i, value) in bind.parameters.enumerated() {
+                let f: Int16 = bind.parameterFormats.isEmpty ? 0 : (bind.parameterFormats.count == 1 ? bind.parameterFormats[0] : (i < bind.parameterFormats.count ? bind.parameterFormats[i] : 0))
+                let oid = i < oids.count ? oids[i] : 0
+                let target = targetTypes[(Int(oid) &+ i) % targetTypes.count]
+                do {
+                    _ = try ParameterDecoder.decode(value, format: f == 1 ? .binary : .text, oid: oid, target: target)
+                } catch {
+                    StatementProbe.render(error, sql: nil)
+                }
             }
         }
 
-        mutating func prepare(_ sql: String) {
+        /// The pure work of preparing `sql`; true when it is a COPY FROM STDIN.
+        @discardableResult
+        mutating func prepare(_ sql: String) -> Bool {
             if let command = StatementProbe.analyze(sql), case .in = command.direction {
                 copy = TextToCSV(copy: command, maxLineBytes: 1 << 16)
+                return true
             }
+            return false
         }
     }
 }
