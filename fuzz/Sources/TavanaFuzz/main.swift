@@ -11,31 +11,6 @@ import Foundation
 // `LLVMFuzzerTestOneInput` below; release builds run this main, which hands over to
 // libFuzzer's driver.
 
-let targets: [String: (UnsafeRawBufferPointer) -> Void] = [
-    "pg-messages": PGMessagesTarget.run,
-    "pg-parameters": PGParametersTarget.run,
-    "pg-copy": PGCopyTarget.run,
-    "pg-rewriter": PGRewriterTarget.run,
-    "arrow-ipc": ArrowIPCTarget.run,
-    "flight-commands": FlightCommandsTarget.run,
-]
-
-/// The target of this run, looked up once.
-let selected: (UnsafeRawBufferPointer) -> Void = {
-    let name = ProcessInfo.processInfo.environment["TAVANA_FUZZ_TARGET"] ?? ""
-    guard let target = targets[name] else {
-        FileHandle.standardError.write(Data("tavana-fuzz: set TAVANA_FUZZ_TARGET to one of \(targets.keys.sorted().joined(separator: ", "))\n".utf8))
-        exit(2)
-    }
-    return target
-}()
-
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    selected(UnsafeRawBufferPointer(start: data, count: size))
-    return 0
-}
-
 var arguments = CommandLine.arguments
 if arguments.count >= 2, targets[arguments[1]] != nil {
     setenv("TAVANA_FUZZ_TARGET", arguments[1], 1)
