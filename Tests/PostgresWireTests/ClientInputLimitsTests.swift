@@ -197,3 +197,14 @@ final class ClientInputLimitsTests: XCTestCase {
         XCTAssertEqual(sqlState { try PreparedInfo.checkShape(columns: 1, parameters: 65_536) }, "54000")
     }
 }
+
+/// Found by the arrow-ipc fuzz target: a decimal column described with a precision beyond
+/// PostgreSQL's made the typmod arithmetic overflow.
+final class TypmodLimitsTests: XCTestCase {
+    func testNumericTypmodStaysInRange() {
+        XCTAssertEqual(PostgresType.numeric(precision: 10, scale: 2).typmod, (10 << 16 | 2) + 4)
+        XCTAssertEqual(PostgresType.numeric(precision: 40_000, scale: 3).typmod, -1)
+        XCTAssertEqual(PostgresType.numeric(precision: 5, scale: 9).typmod, -1)
+        XCTAssertEqual(PostgresType.numeric(precision: Int.max, scale: Int.min).typmod, -1)
+    }
+}

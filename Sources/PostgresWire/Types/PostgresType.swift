@@ -91,8 +91,13 @@ public struct PostgresType: Hashable, Sendable, CustomStringConvertible {
     public static let jsonb = PostgresType(oid: 3802, name: "jsonb", typlen: -1)
 
     /// numeric(precision, scale), with the typmod PostgreSQL reports for it.
+    /// Outside PostgreSQL's limits (precision 1 to 1000, scale 0 to the precision) the typmod
+    /// is -1, "unconstrained numeric", rather than an overflowing number.
     public static func numeric(precision: Int, scale: Int) -> PostgresType {
-        PostgresType(oid: numericOID, name: "numeric", typlen: -1, typmod: Int32((precision << 16) | scale) + 4)
+        guard (1...1000).contains(precision), (0...precision).contains(scale) else {
+            return PostgresType(oid: numericOID, name: "numeric", typlen: -1)
+        }
+        return PostgresType(oid: numericOID, name: "numeric", typlen: -1, typmod: Int32((precision << 16) | scale) + 4)
     }
 
     // MARK: Array types
