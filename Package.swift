@@ -71,7 +71,9 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // A worker without DuckDB for front-door and Scheduler tests (never linked into tavana).
+        // Test support (never linked into tavana): a seeded random generator, and a worker
+        // without DuckDB for front-door and Scheduler tests.
+        .target(name: "TestSupport", swiftSettings: strict),
         .target(name: "WorkerTesting", dependencies: ["Worker", "DuckDB", "Arrow"], swiftSettings: strict),
         .target(
             name: "Scheduler",
@@ -145,12 +147,12 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "ArrowTests", dependencies: ["Arrow"], swiftSettings: strict),
+        .testTarget(name: "ArrowTests", dependencies: ["Arrow", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "DuckDBTests", dependencies: ["DuckDB", "Arrow"], swiftSettings: strict),
         .testTarget(
             name: "PostgresWireTests",
             dependencies: [
-                "PostgresWire", "Scheduler", "Worker", "WorkerTesting", "DuckDB", "Arrow",
+                "PostgresWire", "Scheduler", "Worker", "WorkerTesting", "TestSupport", "DuckDB", "Arrow",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -183,7 +185,7 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "WorkerTests",
-            dependencies: ["Worker", "DuckDB", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Worker", "TestSupport", "DuckDB", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]

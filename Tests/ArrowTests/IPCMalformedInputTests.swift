@@ -1,4 +1,5 @@
 import Arrow
+import TestSupport
 import XCTest
 
 /// Truncated, corrupted and hostile input must throw `ArrowError`, never trap, and whatever

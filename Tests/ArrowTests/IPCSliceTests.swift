@@ -1,4 +1,5 @@
 import Arrow
+import TestSupport
 import XCTest
 
 /// Arrays with a non-zero `offset` must be written re-based (IPC has no offset), including
@@ -101,18 +102,5 @@ final class IPCSliceTests: XCTestCase {
         // And the whole thing sliced once more at the top.
         let again = Self.sliceBatch(batch, 1, 2)
         Logical.assertEqual(again, try XCTUnwrap(roundTrip([again]).first))
-    }
-}
-
-/// Deterministic random numbers for generated tests.
-struct SplitMix: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import NIOCore
+import TestSupport
 import XCTest
 
 @testable import PostgresWire
@@ -114,7 +115,7 @@ final class FrontendDecoderTests: XCTestCase {
     /// failure replays (the seed and case are in the message).
     func testRandomAndMutatedBytesYieldMessagesOrProtocolViolations() {
         let seed: UInt64 = 8_2026_12_01
-        var generator = SeededGenerator(seed: seed)
+        var generator = SplitMix(seed: seed)
         let valid = typed("P", Array("s\0SELECT $1\0".utf8) + [0, 1, 0, 0, 0, 23]) + typed("S", [])
             + typed("B", Array("\0s\0".utf8) + [0, 1, 0, 1, 0, 1, 0, 0, 0, 4, 0, 0, 0, 7, 0, 0])
         var messages = 0, violations = 0
@@ -245,18 +246,5 @@ final class StatementTextTests: XCTestCase {
         XCTAssertEqual(StatementClassifier.transactionEffect("commit"), .commit)
         XCTAssertEqual(StatementClassifier.transactionEffect("ROLLBACK"), .rollback)
         XCTAssertEqual(StatementClassifier.transactionEffect("SELECT 1"), .none)
-    }
-}
-
-/// SplitMix64: a small deterministic generator so that random tests replay.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

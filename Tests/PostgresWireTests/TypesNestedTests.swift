@@ -1,6 +1,7 @@
 import Arrow
 import DuckDB
 import NIOCore
+import TestSupport
 import XCTest
 
 @testable import PostgresWire
@@ -137,18 +138,5 @@ final class TypesNestedTests: XCTestCase {
         // With lossless Arrow conversion the offset arrives, and the text is DuckDB's.
         let c = try TypesTestDB.connection(lossless: true)
         try assertRendersLikeDuckDB(["'01:02:03+05'::TIMETZ", "'23:59:59.999999-05:30'::TIMETZ", "'00:00:00+00'::TIMETZ"], connection: c)
-    }
-}
-
-/// A small deterministic generator for test data.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -1,3 +1,4 @@
+import TestSupport
 import XCTest
 
 @testable import Worker
@@ -80,7 +81,7 @@ final class StatementScreenTests: XCTestCase {
     /// Random statements built from the pieces that matter: every output has the input's
     /// length in characters and line breaks, and contains no `/*` outside literals.
     func testRandomPiecesKeepShape() throws {
-        var rng = SeededGenerator(seed: 20261201)
+        var rng = SplitMix(seed: 20261201)
         let pieces = ["SELECT ", "1", " ", "/*", "*/", "'", "''", "\"", "$$", "$q$", "--", "\n", "é", "E'", "\\", "x", ";"]
         for _ in 0..<5_000 {
             let sql = (0..<Int.random(in: 1...30, using: &rng)).map { _ in pieces.randomElement(using: &rng)! }.joined()
@@ -88,18 +89,5 @@ final class StatementScreenTests: XCTestCase {
             XCTAssertEqual(out.count, sql.count, sql)
             XCTAssertEqual(out.filter { $0 == "\n" }.count, sql.filter { $0 == "\n" }.count, sql)
         }
-    }
-}
-
-/// A small deterministic generator (SplitMix64) so that random tests replay.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
