@@ -41,8 +41,9 @@ public final class FlightSQLServer: Sendable {
         self.tls = tls != nil
         self.logger = logger
         self.service = FlightSQLService(
-            scheduler: scheduler, registry: HandleRegistry(ticketTTL: ticketLifetime, preparedIdleTTL: preparedStatementIdleLifetime),
-            serverVersion: serverVersion, vocabulary: VocabularyCache(), logger: logger)
+            scheduler: scheduler, tickets: TicketRegistry(ticketTTL: ticketLifetime),
+            leases: SessionLeases(scheduler: scheduler, statementIdleLifetime: preparedStatementIdleLifetime),
+            serverVersion: serverVersion, logger: logger)
         var config = HTTP2ServerTransport.Custom<FlightListenerFactory>.Config.defaults
         config.rpc.maxRequestPayloadSize = 256 * 1024 * 1024
         // Large Arrow batches: HTTP/2's default 64 KiB window and 16 KiB frames would make
@@ -76,10 +77,14 @@ public final class FlightSQLServer: Sendable {
                 // Tickets nobody fetched and idle prepared statements.
                 while !Task.isCancelled {
                     try? await Task.sleep(for: .seconds(5))
-                    self.service.registry.expire()
+                    self.service.tickets.expire()
+                    self.service.leases.expire()
                 }
             }
-            defer { self.service.registry.closeAll() }
+            defer {
+                self.service.tickets.closeAll()
+                self.service.leases.closeAll()
+            }
             // The server ends first (graceful shutdown); then stop the janitor.
             try await group.next()
             try await group.next()

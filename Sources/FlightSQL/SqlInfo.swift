@@ -1,3 +1,4 @@
+import Worker
 import FlightProtocol
 import Arrow
 import Foundation
@@ -86,7 +87,7 @@ extension Metadata {
             (.sqlSupportsColumnAliasing, .bool(true)),
             // NULL + 1 and 'a' || NULL are NULL.
             (.sqlNullPlusNullIsNull, .bool(true)),
-            (.sqlSupportsConvert, .int32ListMap(v.conversions)),
+            (.sqlSupportsConvert, .int32ListMap(SupportsConvert.map(v))),
             (.sqlSupportsTableCorrelationNames, .bool(true)),
             // Correlation names may repeat the table's own name (FROM t AS t).
             (.sqlSupportsDifferentTableCorrelationNames, .bool(false)),

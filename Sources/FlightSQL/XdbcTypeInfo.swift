@@ -1,3 +1,4 @@
+import Worker
 import FlightProtocol
 import Arrow
 

@@ -27,6 +27,8 @@ public struct QueryError: Error, Sendable, Equatable, CustomStringConvertible {
         case tableMissing
         /// Input the client sent that cannot be used (an Arrow type Tavana cannot load).
         case invalidInput
+        /// A transaction or prepared-statement id that names nothing the caller holds.
+        case unknownHandle
     }
 
     public var kind: Kind

@@ -29,6 +29,12 @@ public final class Scheduler: Sendable {
         sessions.register(session)
         return session
     }
+
+    /// What the worker's engine knows (keywords, functions, types, casts), for front doors
+    /// that report it. The worker reads it once, outside the client queue.
+    public func vocabulary() async throws -> EngineVocabulary {
+        try await worker.vocabulary()
+    }
 }
 
 /// Live sessions by cancel key (process id and secret).

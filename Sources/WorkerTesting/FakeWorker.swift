@@ -63,6 +63,7 @@ public final class FakeWorker: WorkerService {
     private struct State {
         var scripts: [String: Script] = [:]
         var calls: [Call] = []
+        var vocabulary = FakeWorker.defaultVocabulary
     }
 
     private let state = Mutex(State())
@@ -86,6 +87,26 @@ public final class FakeWorker: WorkerService {
         record(.open(user: options.user, setup: options.setup))
         return FakeSession(worker: self, user: options.user)
     }
+
+    /// A few words of each kind, and casts among integers and text only.
+    public static let defaultVocabulary: EngineVocabulary = {
+        var v = EngineVocabulary()
+        v.keywords = ["SELECT", "FROM", "QUALIFY"]
+        v.numericFunctions = ["abs"]
+        v.stringFunctions = ["lower"]
+        v.systemFunctions = ["version"]
+        v.datetimeFunctions = ["now"]
+        v.typeNames = ["INTEGER", "BIGINT", "VARCHAR"]
+        v.casts = ["INTEGER": ["BIGINT", "VARCHAR"], "BIGINT": ["INTEGER", "VARCHAR"], "VARCHAR": ["VARCHAR"]]
+        return v
+    }()
+
+    public var engineVocabulary: EngineVocabulary {
+        get { state.withLock { $0.vocabulary } }
+        set { state.withLock { $0.vocabulary = newValue } }
+    }
+
+    public func vocabulary() async throws -> EngineVocabulary { engineVocabulary }
 }
 
 /// A session of `FakeWorker`. Unknown SQL fails as DuckDB's parser would fail it.

@@ -104,7 +104,8 @@ final class MetadataTests: XCTestCase {
         var v = EngineVocabulary()
         v.keywords = ["FROM", "SELECT"]
         v.numericFunctions = ["abs"]
-        v.conversions = [19: [0, 19], 0: [19]]
+        // SqlSupportsConvert: BOOLEAN is 2, BIGINT 0.
+        v.casts = ["BOOLEAN": ["BIGINT", "BOOLEAN"], "BIGINT": ["BOOLEAN"]]
         return v
     }
 
@@ -134,18 +135,24 @@ final class MetadataTests: XCTestCase {
         let list = union.children[4]
         XCTAssertEqual(list.valueRange(0), 0..<2)
         XCTAssertEqual([list.children[0].string(0), list.children[0].string(1)], ["FROM", "SELECT"])
-        // The map's keys come out sorted: 0 → [19], 19 → [0, 19].
+        // The map's keys come out sorted: 0 → [2], 2 → [0, 2].
         let map = union.children[5]
         XCTAssertEqual(map.valueRange(0), 0..<2)
         let entries = map.children[0]
-        XCTAssertEqual([entries.children[0].value(0, as: Int32.self), entries.children[0].value(1, as: Int32.self)], [0, 19])
+        XCTAssertEqual([entries.children[0].value(0, as: Int32.self), entries.children[0].value(1, as: Int32.self)], [0, 2])
         XCTAssertEqual(entries.children[1].valueRange(1), 1..<3)
         // The statement timeout (int32) is the prepared-statement idle time in milliseconds.
         XCTAssertEqual(union.children[3].value(0, as: Int32.self), 90_000)
     }
 
     func testVocabularyIsReadFromDuckDB() async throws {
-        let v = try await EngineVocabulary.load(try await connection())
+        let worker = try EmbeddedWorker(
+            configuration: WorkerConfiguration(database: DatabaseConfiguration(), executionThreads: 2, parseThreads: 2,
+                                               parseThreadsPerUser: 2, maxStatementBytes: 1 << 20),
+            logger: Logger(label: "test"))
+        let v = try await worker.vocabulary()
+        let again = try await worker.vocabulary()
+        XCTAssertEqual(v, again)
         XCTAssertTrue(v.keywords.contains("SELECT"))
         XCTAssertTrue(v.numericFunctions.contains("abs"))
         XCTAssertTrue(v.stringFunctions.contains("lower"))
@@ -153,8 +160,10 @@ final class MetadataTests: XCTestCase {
         XCTAssertTrue(v.datetimeFunctions.contains("date_trunc"))
         XCTAssertTrue(v.typeNames.isSuperset(of: ["INTEGER", "VARCHAR", "TIMESTAMP WITH TIME ZONE"]))
         // Every type casts to VARCHAR (19); DATE (4) does not cast to INTEGER (7).
-        XCTAssertEqual(v.conversions.count, 20)
-        XCTAssertTrue(v.conversions.values.allSatisfy { $0.contains(19) })
-        XCTAssertFalse(try XCTUnwrap(v.conversions[4]).contains(7))
+        let conversions = SupportsConvert.map(v)
+        XCTAssertEqual(conversions.count, 20)
+        XCTAssertTrue(conversions.values.allSatisfy { $0.contains(19) })
+        XCTAssertFalse(try XCTUnwrap(conversions[4]).contains(7))
+        XCTAssertTrue(try XCTUnwrap(conversions[7]).contains(0), "INTEGER casts to BIGINT")
     }
 }

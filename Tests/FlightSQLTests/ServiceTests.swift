@@ -23,7 +23,8 @@ final class ServiceTests: XCTestCase {
     ) async throws {
         let scheduler = Scheduler(worker: worker, slots: slots, maxQueued: 10, logger: Logger(label: "test"))
         let service = FlightSQLService(
-            scheduler: scheduler, registry: HandleRegistry(), serverVersion: "test", vocabulary: VocabularyCache(),
+            scheduler: scheduler, tickets: TicketRegistry(),
+            leases: SessionLeases(scheduler: scheduler, statementIdleLifetime: .seconds(60)), serverVersion: "test",
             logger: Logger(label: "test"))
         let transport = InProcessTransport()
         try await withGRPCServer(transport: transport.server, services: [service]) { _ in
@@ -61,6 +62,32 @@ final class ServiceTests: XCTestCase {
         }
         XCTAssertTrue(worker.calls.contains(.prepare("SELECT v")))
         XCTAssertTrue(worker.calls.contains(.close), "the ticket's own session closes after its DoGet")
+    }
+
+    func testSqlInfoReportsTheWorkersVocabulary() async throws {
+        let worker = FakeWorker()
+        var vocabulary = FakeWorker.defaultVocabulary
+        vocabulary.keywords = ["ONLY", "THESE"]
+        worker.engineVocabulary = vocabulary
+        try await withService(worker) { client in
+            var request = Arrow_Flight_Protocol_Sql_CommandGetSqlInfo()
+            request.info = [UInt32(Arrow_Flight_Protocol_Sql_SqlInfo.sqlKeywords.rawValue)]
+            let info = try await client.getFlightInfo(try Self.command(request))
+            let keywords: [String] = try await client.doGet(info.endpoint[0].ticket) { response in
+                var decoder = IPCMessageDecoder()
+                var out: [String] = []
+                for try await data in response.messages {
+                    if case .recordBatch(let batch) = try decoder.decode(metadata: Array(data.dataHeader), body: Array(data.dataBody)) {
+                        let list = batch.columns[1].children[4]
+                        out += list.valueRange(0).map { list.children[0].string($0) }
+                    }
+                }
+                return out
+            }
+            XCTAssertEqual(keywords, ["ONLY", "THESE"])
+        }
+        XCTAssertFalse(worker.calls.contains { if case .open = $0 { true } else { false } },
+                       "the vocabulary is the worker's: no client session is opened for it")
     }
 
     func testAnUnknownTicketIsNotFound() async throws {

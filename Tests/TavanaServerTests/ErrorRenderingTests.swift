@@ -19,6 +19,7 @@ final class ErrorRenderingTests: XCTestCase {
             (.unsupported, "0A000", .unimplemented),
             (.tableExists, "42P07", .alreadyExists),
             (.tableMissing, "42P01", .notFound),
+            (.unknownHandle, "26000", .notFound),
             (.invalidInput, "22023", .invalidArgument),
             (.engine(.parser), "42601", .invalidArgument),
             (.engine(.permission), "42501", .permissionDenied),
@@ -30,7 +31,7 @@ final class ErrorRenderingTests: XCTestCase {
             XCTAssertEqual(ErrorTranslation.sqlState(error), sqlState, "\(kind)")
             XCTAssertEqual(statusCode(kind), code, "\(kind)")
             // Same class of trouble: a client's mistake in one door is one in the other.
-            let clientError = sqlState.hasPrefix("42") || sqlState.hasPrefix("22") || sqlState.hasPrefix("54") || sqlState == "0A000"
+            let clientError = ["42", "22", "54", "26"].contains(String(sqlState.prefix(2))) || sqlState == "0A000"
             XCTAssertEqual(clientError, [.invalidArgument, .unimplemented, .alreadyExists, .notFound, .permissionDenied].contains(code), "\(kind)")
         }
     }

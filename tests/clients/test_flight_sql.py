@@ -677,6 +677,43 @@ def test_ingest_joins_only_the_same_users_transaction(tavana_bin):
         assert not exists("alices_rows")
 
 
+def test_transactions_and_statements_answer_only_their_owner(tavana_bin):
+    """Transaction and prepared-statement ids are found only for the user who made them: a
+    second user who learns (or guesses) one gets NOT_FOUND (pyarrow raises KeyError for it),
+    and the owner's work goes on."""
+    with running_server(tavana_bin, "--auth-method", "scram-sha-256",
+                        config={"users": {"alice": "a-secret", "bob": "b-secret"}}, name="flightowners") as s:
+        client = flight.connect(f"grpc://{s.host}:{flight_port(s)}")
+        alice = flight.FlightCallOptions(headers=[client.authenticate_basic_token(b"alice", b"a-secret")])
+        bob = flight.FlightCallOptions(headers=[client.authenticate_basic_token(b"bob", b"b-secret")])
+
+        [begun] = list(client.do_action(flight.Action("BeginTransaction", pack_any("ActionBeginTransactionRequest", b"")), alice))
+        txn = bytes_fields(bytes_fields(begun.body.to_pybytes())[2])[1]
+        query = b"SELECT 42 AS v"
+        body = b"\x0a" + varint(len(query)) + query
+        [prepared] = list(client.do_action(flight.Action("CreatePreparedStatement",
+                                                         pack_any("ActionCreatePreparedStatementRequest", body)), alice))
+        handle = bytes_fields(bytes_fields(prepared.body.to_pybytes())[2])[1]
+        run = pack_any("CommandPreparedStatementQuery", b"\x0a" + varint(len(handle)) + handle)
+
+        with pytest.raises(KeyError) as refused:
+            client.get_flight_info(flight.FlightDescriptor.for_command(run), bob)
+        assert "unknown or closed prepared statement" in str(refused.value)
+        end = b"\x0a" + varint(len(txn)) + txn + b"\x10\x01"  # action = COMMIT
+        with pytest.raises(KeyError) as refused:
+            list(client.do_action(flight.Action("EndTransaction", pack_any("ActionEndTransactionRequest", end)), bob))
+        assert "unknown or finished transaction" in str(refused.value)
+        # bob's close of alice's statement is a no-op.
+        close = b"\x0a" + varint(len(handle)) + handle
+        list(client.do_action(flight.Action("ClosePreparedStatement", pack_any("ActionClosePreparedStatementRequest", close)), bob))
+
+        info = client.get_flight_info(flight.FlightDescriptor.for_command(run), alice)
+        assert client.do_get(info.endpoints[0].ticket, alice).read_all().column(0).to_pylist() == [42]
+        list(client.do_action(flight.Action("EndTransaction", pack_any("ActionEndTransactionRequest", end)), alice))
+        with pytest.raises(KeyError):
+            list(client.do_action(flight.Action("EndTransaction", pack_any("ActionEndTransactionRequest", end)), alice))
+
+
 def test_transaction_of_a_vanished_client_is_rolled_back(fl_server, uri):
     """A client that exits mid-transaction (no EndTransaction) must not leave its transaction
     open: its uncommitted CREATE TABLE would block everyone else's."""

@@ -24,17 +24,18 @@ extension FlightSQLService {
         do {
             switch try ActionRequest.decode(type: request.type, body: request.body) {
             case .createPreparedStatement(let req):
-                let result = try await createPrepared(req.query, transaction: transactionID(req.hasTransactionID ? req.transactionID : nil))
+                let result = try await createPrepared(
+                    req.query, transaction: transactionID(req.hasTransactionID ? req.transactionID : nil), owner: owner(context))
                 try await reply(try packAny(result))
             case .closePreparedStatement(let req):
                 let id = String(decoding: req.preparedStatementHandle, as: UTF8.self)
-                registry.removePrepared(id)?.close()
+                leases.closeStatement(id, owner: owner(context))
             case .beginTransaction:
                 var result = Arrow_Flight_Protocol_Sql_ActionBeginTransactionResult()
-                result.transactionID = Data(try await beginTransaction(peer: context.remotePeer).utf8)
+                result.transactionID = Data(try await leases.beginTransaction(owner: owner(context)).utf8)
                 try await reply(try packAny(result))
             case .endTransaction(let req):
-                try await endTransaction(String(decoding: req.transactionID, as: UTF8.self), req.action)
+                try await endTransaction(String(decoding: req.transactionID, as: UTF8.self), req.action, owner: owner(context))
             case .cancelFlightInfo(let req):
                 var result = Arrow_Flight_Protocol_CancelFlightInfoResult()
                 result.status = cancel(req.info) ? .cancelled : .notCancellable
@@ -49,28 +50,19 @@ extension FlightSQLService {
         }
     }
 
-    func createPrepared(_ query: String, transaction: String? = nil) async throws -> Arrow_Flight_Protocol_Sql_ActionCreatePreparedStatementResult {
-        let owned = transaction == nil
-        let session = try await session(for: transaction)
-        do {
-            let statement = try await session.prepare(query)
-            let id = HandleRegistry.newID()
-            let parameterTypes = statement.description.parameterTypes
-            let datasetSchema = statement.description.arrowSchema
-            registry.addPrepared(PreparedHandle(id: id, session: session, ownsSession: owned, statement: statement, query: query))
-            var result = Arrow_Flight_Protocol_Sql_ActionCreatePreparedStatementResult()
-            result.preparedStatementHandle = Data(id.utf8)
-            let parameterSchema = ArrowParameters.schema(for: parameterTypes)
-            result.parameterSchema = Data(IPCStreamWriter(schema: parameterSchema).schemaMessage().encapsulated())
-            // The result schema when DuckDB knows it before execution (not when a column's
-            // type depends on a parameter); clients then learn it from the query's FlightInfo.
-            if let datasetSchema {
-                result.datasetSchema = Data(IPCStreamWriter(schema: datasetSchema).schemaMessage().encapsulated())
-            }
-            return result
-        } catch {
-            if owned { session.close() }
-            throw error
+    func createPrepared(
+        _ query: String, transaction: String? = nil, owner: LeaseOwner
+    ) async throws -> Arrow_Flight_Protocol_Sql_ActionCreatePreparedStatementResult {
+        let lease = try await leases.prepare(query, inTransaction: transaction, owner: owner)
+        var result = Arrow_Flight_Protocol_Sql_ActionCreatePreparedStatementResult()
+        result.preparedStatementHandle = Data(lease.id.utf8)
+        let parameterSchema = ArrowParameters.schema(for: lease.statement.description.parameterTypes)
+        result.parameterSchema = Data(IPCStreamWriter(schema: parameterSchema).schemaMessage().encapsulated())
+        // The result schema when DuckDB knows it before execution (not when a column's
+        // type depends on a parameter); clients then learn it from the query's FlightInfo.
+        if let datasetSchema = lease.statement.description.arrowSchema {
+            result.datasetSchema = Data(IPCStreamWriter(schema: datasetSchema).schemaMessage().encapsulated())
         }
+        return result
     }
 }

@@ -29,8 +29,8 @@ extension FlightSQLService {
         write: @escaping @Sendable (IPCMessage) async throws -> Void
     ) async throws {
         let id = Self.ticketID(request.ticket)
-        guard let pending = registry.takePending(id) else {
-            throw RPCError(code: .notFound, message: "unknown or expired ticket (a ticket is good for one DoGet within \(registry.ticketTTL))")
+        guard let pending = tickets.takePending(id) else {
+            throw RPCError(code: .notFound, message: "unknown or expired ticket (a ticket is good for one DoGet within \(tickets.ticketTTL))")
         }
         // Take a query slot before anything is sent. If the queue is full the ticket stays
         // valid, so that the client can retry the DoGet.
@@ -38,13 +38,13 @@ extension FlightSQLService {
             do {
                 try await session.resume(cursor)
             } catch {
-                registry.putBack(id, pending)
+                tickets.putBack(id, pending)
                 throw logged(error, "DoGet")
             }
         }
-        registry.setStreaming(id, pending)
+        tickets.setStreaming(id, pending)
         defer {
-            registry.setStreaming(id, nil)
+            tickets.setStreaming(id, nil)
             pending.release()
         }
         do {

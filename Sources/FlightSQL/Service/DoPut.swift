@@ -27,32 +27,32 @@ extension FlightSQLService {
             let command = try command(of: first.flightDescriptor)
             switch command {
             case .statementUpdate(let sql, let transaction):
-                let count = try await executeUpdate(sql: sql, transaction: transaction)
+                let count = try await executeUpdate(sql: sql, transaction: transaction, owner: owner(context))
                 try await response.write(updateResult(count))
             case .preparedQuery(let id):
-                let handle = try preparedHandle(id)
-                handle.parameters = try await parameterRows(first: first, rest: &messages)
+                let handle = try leases.statement(id, owner: owner(context))
+                handle.parameterRows = try await parameterRows(first: first, rest: &messages)
                 var result = Arrow_Flight_Protocol_Sql_DoPutPreparedStatementResult()
                 result.preparedStatementHandle = Data(id.utf8)
                 var put = Arrow_Flight_Protocol_PutResult()
                 put.appMetadata = try result.serializedData()
                 try await response.write(put)
             case .preparedUpdate(let id):
-                let handle = try preparedHandle(id)
+                let handle = try leases.statement(id, owner: owner(context))
                 let rows = try await parameterRows(first: first, rest: &messages)
-                let count = try await executePreparedUpdate(handle, rows: rows.isEmpty ? [handle.parameters.last ?? []] : rows)
+                let count = try await executePreparedUpdate(handle, rows: rows.isEmpty ? [handle.parameterRows.last ?? []] : rows)
                 try await response.write(updateResult(count))
             case .ingest(let ingest):
                 // ADBC's Flight SQL driver never sends a transaction id with an ingest, even
                 // with autocommit off; an ingest without one joins the transaction the same
                 // user has open over the same connection, if there is exactly one.
                 let transaction = transactionID(ingest.hasTransactionID ? ingest.transactionID : nil)
-                    ?? registry.soleTransaction(of: context.remotePeer, user: FlightCaller.user)
+                    ?? leases.soleTransaction(of: owner(context))
                 logger.debug("ingest", metadata: [
                     "table": "\(ingest.table)", "temporary": "\(ingest.temporary)",
                     "transaction": "\(transaction ?? "none")",
                 ])
-                let session = try transaction.map(transactionSession)
+                let session = try transaction.map { try leases.transactionSession($0, owner: owner(context)) }
                 let count = try await Ingest.run(ingest, first: first, rest: &messages, scheduler: scheduler, transaction: session)
                 try await response.write(updateResult(count))
             default:
@@ -73,9 +73,9 @@ extension FlightSQLService {
 
     /// Runs a statement that changes rows, in a session of its own; returns the row count
     /// (-1 when DuckDB reports none, e.g. DDL).
-    func executeUpdate(sql: String, transaction: String? = nil) async throws -> Int64 {
+    func executeUpdate(sql: String, transaction: String? = nil, owner: LeaseOwner) async throws -> Int64 {
         let owned = transaction == nil
-        let session = try await session(for: transaction)
+        let session = try await session(for: transaction, owner: owner)
         defer { if owned { session.close() } }
         let statement = try await session.prepare(sql)
         do {
@@ -95,7 +95,7 @@ extension FlightSQLService {
         }
     }
 
-    func executePreparedUpdate(_ handle: PreparedHandle, rows: [[DuckDBValue]]) async throws -> Int64 {
+    func executePreparedUpdate(_ handle: StatementLease, rows: [[DuckDBValue]]) async throws -> Int64 {
         var total: Int64 = 0
         var known = false
         let statement = handle.statement

@@ -60,6 +60,6 @@ func statusCode(_ kind: QueryError.Kind) -> RPCError.Code {
     case .statementTooLong, .syntax, .invalidInput: return .invalidArgument
     case .unsupported: return .unimplemented
     case .tableExists: return .alreadyExists
-    case .tableMissing: return .notFound
+    case .tableMissing, .unknownHandle: return .notFound
     }
 }

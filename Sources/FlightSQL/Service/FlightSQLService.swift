@@ -10,18 +10,24 @@ import Worker
 
 /// Implements the Flight service with Flight SQL semantics over the scheduler.
 ///
-/// Sessions: Flight has no connection identity, so state lives with handles. A statement
-/// query (`CommandStatementQuery`, plain SQL, metadata commands) runs in a fresh session that
-/// its ticket owns and that closes when `DoGet` ends (or the ticket expires). A prepared
-/// statement handle owns its session until `ClosePreparedStatement` (or 30 idle minutes).
-/// `GetFlightInfo` starts the query (through admission control) to learn the exact result
-/// schema; `DoGet` streams it. Unfetched tickets give their slot back after 60 seconds.
+/// Sessions: Flight has no connection identity, so state lives with handles, by the rule in
+/// the Scheduler's `SessionLeases`: a call naming a transaction or a prepared statement runs
+/// in its session; any other (plain SQL, metadata commands) runs in a fresh session that its
+/// ticket owns and that closes when `DoGet` ends (or the ticket expires). `GetFlightInfo`
+/// starts the query (through admission control) to learn the exact result schema; `DoGet`
+/// streams it. Unfetched tickets give their slot back after 60 seconds.
 struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtocol {
     let scheduler: Scheduler
-    let registry: HandleRegistry
+    let tickets: TicketRegistry
+    /// Transactions and prepared statements: the sessions clients hold by id.
+    let leases: SessionLeases
     let serverVersion: String
-    let vocabulary: VocabularyCache
     let logger: Logger
+
+    /// Who a call comes from, as leases know their owners.
+    func owner(_ context: ServerContext) -> LeaseOwner {
+        LeaseOwner(peer: context.remotePeer, user: FlightCaller.user ?? "")
+    }
 
     // MARK: - Handshake and discovery (the rest of the service: one file per concern in this folder)
 

@@ -18,11 +18,11 @@ extension FlightSQLService {
     ) async throws -> Arrow_Flight_Protocol_FlightInfo {
         do {
             let command = try command(of: request)
-            let pending = try await start(command)
+            let pending = try await start(command, owner: owner(context))
             // The statement has run (DDL and DML are done now); until a DoGet reads the
             // rows, the result waits without holding a query slot.
             if case .cursor(let cursor) = pending.source { cursor.suspend() }
-            let id = registry.addPending(pending)
+            let id = tickets.addPending(pending)
             var ticket = Arrow_Flight_Protocol_Sql_TicketStatementQuery()
             ticket.statementHandle = Data(id.utf8)
             var info = Arrow_Flight_Protocol_FlightInfo()
@@ -44,7 +44,7 @@ extension FlightSQLService {
         context: ServerContext
     ) async throws -> Arrow_Flight_Protocol_SchemaResult {
         do {
-            let pending = try await start(try command(of: request))
+            let pending = try await start(try command(of: request), owner: owner(context))
             pending.release()
             var result = Arrow_Flight_Protocol_SchemaResult()
             result.schema = Data(IPCStreamWriter(schema: pending.schema).schemaMessage().encapsulated())
@@ -62,14 +62,14 @@ extension FlightSQLService {
     }
 
     /// Starts whatever a command asks for and returns the result a ticket will stream.
-    func start(_ command: Command) async throws -> PendingResult {
+    func start(_ command: Command, owner: LeaseOwner) async throws -> PendingResult {
         switch command {
         case .statementQuery(let sql, let transaction):
-            return try await runInNewSession(sql: sql, transaction: transaction)
+            return try await runInNewSession(sql: sql, transaction: transaction, owner: owner)
         case .preparedQuery(let id):
-            let handle = try preparedHandle(id)
+            let handle = try leases.statement(id, owner: owner)
             // Several bound rows run the query once per row (see ResultSource.perParameterRow).
-            let rows = handle.parameters
+            let rows = handle.parameterRows
             let params = rows.first ?? []
             let statement = handle.statement
             let cursor = try await handle.session.execute(statement, parameters: params)
@@ -79,7 +79,7 @@ extension FlightSQLService {
                     ? .perParameterRow(first: cursor, rest: Array(rows.dropFirst()), statement: statement)
                     : .cursor(cursor)
                 return PendingResult(schema: schema, source: source, session: handle.session,
-                                     ownsSession: false, ttl: registry.ticketTTL)
+                                     ownsSession: false, ttl: tickets.ticketTTL)
             } catch {
                 cursor.close()
                 throw error
@@ -87,55 +87,41 @@ extension FlightSQLService {
         case .statementUpdate, .preparedUpdate, .ingest:
             throw RPCError(code: .invalidArgument, message: "updates go through DoPut, not GetFlightInfo")
         case .sqlInfo(let ids):
-            let vocabulary = try await self.vocabulary.vocabulary(scheduler)
-            let batch = Metadata.sqlInfo(ids, serverVersion: serverVersion, preparedTimeout: registry.preparedIdleTTL,
+            let vocabulary = try await scheduler.vocabulary()
+            let batch = Metadata.sqlInfo(ids, serverVersion: serverVersion, preparedTimeout: leases.statementIdleLifetime,
                                          vocabulary: vocabulary)
             return PendingResult(schema: batch.schema, source: .batches([batch]), session: nil, ownsSession: false,
-                                 ttl: registry.ticketTTL)
+                                 ttl: tickets.ticketTTL)
         case .xdbcTypeInfo(let request):
-            let batch = Metadata.xdbcTypeInfo(request, vocabulary: try await vocabulary.vocabulary(scheduler))
+            let batch = Metadata.xdbcTypeInfo(request, vocabulary: try await scheduler.vocabulary())
             return PendingResult(schema: batch.schema, source: .batches([batch]), session: nil, ownsSession: false,
-                                 ttl: registry.ticketTTL)
+                                 ttl: tickets.ticketTTL)
         case .tables(let request) where request.includeSchema:
-            let session = try await scheduler.openSession(user: FlightCaller.user ?? "")
+            let session = try await scheduler.openSession(user: owner.user)
             defer { session.close() }
             let batch = try await Metadata.tablesWithSchemas(request, session: session)
             return PendingResult(schema: batch.schema, source: .batches([batch]), session: nil, ownsSession: false,
-                                 ttl: registry.ticketTTL)
+                                 ttl: tickets.ticketTTL)
         default:
             let (sql, params) = try Metadata.query(for: command)
-            return try await runInNewSession(sql: sql, parameters: params, nonNullable: Metadata.nonNullable(command))
+            return try await runInNewSession(sql: sql, parameters: params, nonNullable: Metadata.nonNullable(command), owner: owner)
         }
     }
 
-    func preparedHandle(_ id: String) throws -> PreparedHandle {
-        guard let handle = registry.prepared(id) else {
-            throw RPCError(code: .notFound, message: "unknown or closed prepared statement handle")
-        }
-        return handle
-    }
-
-    /// The transaction's session, or a new one (which the caller then owns).
-    func session(for transaction: String?) async throws -> Session {
-        if let transaction { return try transactionSession(transaction) }
-        return try await scheduler.openSession(user: FlightCaller.user ?? "")
-    }
-
-    /// The session of an open transaction.
-    func transactionSession(_ id: String) throws -> Session {
-        guard let session = registry.transaction(id) else {
-            throw RPCError(code: .notFound, message: "unknown or finished transaction")
-        }
-        return session
+    /// The caller's transaction's session, or a new one (which the caller then owns).
+    func session(for transaction: String?, owner: LeaseOwner) async throws -> Session {
+        if let transaction { return try leases.transactionSession(transaction, owner: owner) }
+        return try await scheduler.openSession(user: owner.user)
     }
 
     /// Prepares and starts `sql` in a session of its own, owned by the returned result, or
     /// in the session of the given transaction.
     func runInNewSession(
-        sql: String, parameters: [DuckDBValue] = [], nonNullable: Set<String> = [], transaction: String? = nil
+        sql: String, parameters: [DuckDBValue] = [], nonNullable: Set<String> = [], transaction: String? = nil,
+        owner: LeaseOwner
     ) async throws -> PendingResult {
         let owned = transaction == nil
-        let session = try await session(for: transaction)
+        let session = try await session(for: transaction, owner: owner)
         do {
             let statement = try await session.prepare(sql)
             do {
@@ -151,7 +137,7 @@ extension FlightSQLService {
                         schema.fields[i].nullable = false
                     }
                     return PendingResult(schema: schema, source: .cursor(cursor), session: session, ownsSession: owned,
-                                         statement: statement, ttl: registry.ticketTTL)
+                                         statement: statement, ttl: tickets.ticketTTL)
                 } catch {
                     cursor.close()
                     throw error

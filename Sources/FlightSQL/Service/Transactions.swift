@@ -12,47 +12,26 @@ import Worker
 /// cancelling a ticket's query.
 extension FlightSQLService {
 
-    /// Opens a session that holds a DuckDB transaction until EndTransaction, or until the
-    /// connection that began it closes.
-    func beginTransaction(peer: String) async throws -> String {
-        let session = try await scheduler.openSession(user: FlightCaller.user ?? "")
-        do {
-            try await session.beginTransaction()
-        } catch {
-            session.close()
-            throw error
-        }
-        return registry.addTransaction(session, peer: peer, user: FlightCaller.user)
-    }
-
     /// A client connection closed: the transactions it left open are rolled back (as a
     /// PostgreSQL server does when a client goes away mid-transaction).
     func connectionClosed(peer: String) {
-        let orphans = registry.removeTransactions(of: peer)
-        guard !orphans.isEmpty else { return }
+        let orphans = leases.connectionClosed(peer: peer)
+        guard orphans > 0 else { return }
         logger.info("rolling back transactions of a closed connection", metadata: [
-            "peer": "\(peer)", "transactions": "\(orphans.count)",
+            "peer": "\(peer)", "transactions": "\(orphans)",
         ])
-        for session in orphans {
-            Task {
-                defer { session.close() }
-                try? await session.rollback()
-            }
-        }
     }
 
-    func endTransaction(_ id: String, _ action: Arrow_Flight_Protocol_Sql_ActionEndTransactionRequest.EndTransaction) async throws {
+    func endTransaction(
+        _ id: String, _ action: Arrow_Flight_Protocol_Sql_ActionEndTransactionRequest.EndTransaction, owner: LeaseOwner
+    ) async throws {
         let commit: Bool
         switch action {
         case .commit: commit = true
         case .rollback: commit = false
         default: throw RPCError(code: .invalidArgument, message: "EndTransaction needs COMMIT or ROLLBACK")
         }
-        guard let session = registry.removeTransaction(id) else {
-            throw RPCError(code: .notFound, message: "unknown or finished transaction")
-        }
-        defer { session.close() }
-        if commit { try await session.commit() } else { try await session.rollback() }
+        try await leases.endTransaction(id, commit: commit, owner: owner)
     }
 
     /// Cancels the query behind a FlightInfo's ticket: interrupts it and drops the ticket, or
@@ -61,13 +40,13 @@ extension FlightSQLService {
     func cancel(_ info: Arrow_Flight_Protocol_FlightInfo) -> Bool {
         guard let ticket = info.endpoint.first?.ticket.ticket else { return false }
         let id = Self.ticketID(ticket)
-        if let pending = registry.takePending(id) {
+        if let pending = tickets.takePending(id) {
             pending.session?.cancel()
             pending.release()
             return true
         }
         // Being streamed by a DoGet: interrupting the query ends that stream with CANCELLED.
-        if let streaming = registry.streamingResult(id), let session = streaming.session {
+        if let streaming = tickets.streamingResult(id), let session = streaming.session {
             session.cancel()
             return true
         }

@@ -37,6 +37,7 @@ enum ErrorTranslation {
         case .tableExists: return SQLState.duplicateTable
         case .tableMissing: return SQLState.undefinedTable
         case .invalidInput: return SQLState.invalidParameterValue
+        case .unknownHandle: return SQLState.undefinedPreparedStatement
         }
     }
 }

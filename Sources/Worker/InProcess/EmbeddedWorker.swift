@@ -47,6 +47,8 @@ public final class EmbeddedWorker: WorkerService {
     /// Set once DuckDB has invalidated the database (after an internal error): from then on
     /// every statement of every session fails, and only a restart helps.
     private let invalidation = Mutex<String?>(nil)
+    /// Read on first use and kept: it is built into DuckDB.
+    private let knownVocabulary = Mutex<EngineVocabulary?>(nil)
 
     public init(configuration: WorkerConfiguration, logger: Logger) throws {
         database = try Database(configuration.database)
@@ -68,6 +70,18 @@ public final class EmbeddedWorker: WorkerService {
 
     public func openSession(_ options: SessionOptions) async throws -> any WorkerSession {
         try await openEmbeddedSession(options)
+    }
+
+    public func vocabulary() async throws -> EngineVocabulary {
+        if let known = knownVocabulary.withLock({ $0 }) { return known }
+        let database = self.database
+        let loaded = try await threadPool.runIfActive { () throws -> EngineVocabulary in
+            let connection = try database.connect()
+            return try VocabularyLoader.load(connection)
+        }
+        // Two first callers may both read it; they read the same catalog, so either may win.
+        knownVocabulary.withLock { $0 = loaded }
+        return loaded
     }
 
     /// Opens a session: a DuckDB connection with Tavana's per-session settings, then the

@@ -11,6 +11,8 @@ import DuckDB
 public protocol WorkerService: Sendable {
     /// Opens a session for `options.user`, running `options.setup` in it first.
     func openSession(_ options: SessionOptions) async throws -> any WorkerSession
+    /// The engine's keywords, functions, types and casts (the same in every session).
+    func vocabulary() async throws -> EngineVocabulary
 }
 
 /// One client session's place on a worker: its connection, statements and transaction.
