@@ -36,9 +36,26 @@ public struct EmbeddedServer: Sendable {
             logger.notice("scramSaltKey is not set: SCRAM salts of plain-text users differ between restarts and replicas")
         }
         let worker = try EmbeddedWorker(configuration: workerConfig, logger: logger)
-        let scheduler = Scheduler(worker: worker, slots: config.admission.slots, maxQueued: config.admission.maxQueued, logger: logger)
-        // One event-loop group for both front doors, owned here and shut down last.
+        // One event-loop group for both front doors, owned here and shut down last: only
+        // after `serve` has returned, so that the servers and their channels (released as
+        // it returns) are closed on a group that still runs.
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        do {
+            try await serve(worker: worker, credentials: credentials, tls: tls, group: group)
+        } catch {
+            try? await worker.shutdown()
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        try await worker.shutdown()
+        try await group.shutdownGracefully()
+        logger.info("stopped")
+    }
+
+    /// Both front doors over one in-process worker, until a signal stops them.
+    func serve(worker: EmbeddedWorker, credentials: CredentialStore, tls: NIOSSLContext?, group: MultiThreadedEventLoopGroup) async throws {
+        let config = configuration
+        let scheduler = Scheduler(worker: worker, slots: config.admission.slots, maxQueued: config.admission.maxQueued, logger: logger)
         let context = PostgresServerContext(
             scheduler: scheduler, authentication: credentials, maxMessageSize: config.postgres.maxMessageSize,
             serverVersion: "15.0 (Tavana \(TavanaBuild.version), DuckDB \(DuckDBLibrary.loadedVersion))",
@@ -72,9 +89,6 @@ public struct EmbeddedServer: Sendable {
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await services.run()
-        try await worker.shutdown()
-        try await group.shutdownGracefully()
-        logger.info("stopped")
     }
 
     /// Flight checks the same users as PostgreSQL, with the same constant-time check (basic
