@@ -174,7 +174,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SchedulerTests",
-            dependencies: ["Scheduler", "Worker", "WorkerTesting", "DuckDB", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Scheduler", "Worker", "WorkerTesting", "TestSupport", "DuckDB", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),
         .testTarget(
             name: "TavanaServerTests",

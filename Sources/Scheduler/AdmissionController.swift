@@ -2,12 +2,15 @@ import DequeModule
 import Foundation
 import Synchronization
 
-/// Admission control: at most `slots` queries run at once; the rest wait in FIFO order, up
-/// to `maxQueued`, beyond which new queries are refused at once. Wait times and the queue
-/// depth are what the autoscaler watches.
+/// Admission control: the rules of `AdmissionQueue` (slots, per-user limits, FIFO within a
+/// user and round-robin across users, queue limits, a maximum wait) applied to queries that
+/// wait as suspended tasks. Wait times and the queue depth are what the autoscaler watches.
 public final class AdmissionController: Sendable {
     public enum AdmissionError: Error, Sendable, Equatable {
         case queueFull(limit: Int)
+        case userQueueFull(limit: Int)
+        /// Waited `limit` without getting a slot.
+        case waitedTooLong(limit: Duration)
         case cancelled
     }
 
@@ -17,113 +20,155 @@ public final class AdmissionController: Sendable {
         public var queued: Int
         public var admittedTotal: UInt64
         public var rejectedTotal: UInt64
+        /// Queries that gave up after the maximum wait.
+        public var timedOutTotal: UInt64
         public var waitSecondsTotal: Double
         /// Age of the oldest waiting query, 0 if none waits.
         public var oldestWaitSeconds: Double
     }
 
-    private struct Waiter {
+    private struct Waiting {
         let ticket: AdmissionTicket
-        let enqueued: ContinuousClock.Instant
         let continuation: CheckedContinuation<Void, any Error>
     }
 
-    public let slots: Int
-    public let maxQueued: Int
+    public let limits: AdmissionQueue.Limits
+    public var slots: Int { limits.slots }
+    public var maxQueued: Int { limits.queued }
 
     private struct State {
-        var running = 0
-        var waiters = Deque<Waiter>()
+        var queue: AdmissionQueue
+        var waiting: [AdmissionQueue.ID: Waiting] = [:]
+        var nextID: AdmissionQueue.ID = 0
         var admittedTotal: UInt64 = 0
         var rejectedTotal: UInt64 = 0
+        var timedOutTotal: UInt64 = 0
         var waitSecondsTotal: Double = 0
     }
 
-    private let state = Mutex(State())
+    private let state: Mutex<State>
 
-    public init(slots: Int, maxQueued: Int) {
-        precondition(slots > 0, "at least one slot")
-        self.slots = slots
-        self.maxQueued = max(0, maxQueued)
+    public init(limits: AdmissionQueue.Limits) {
+        self.limits = limits
+        self.state = Mutex(State(queue: AdmissionQueue(limits: limits)))
     }
 
-    /// Waits for a slot. The returned lease must be released exactly once.
+    public convenience init(slots: Int, maxQueued: Int) {
+        self.init(limits: AdmissionQueue.Limits(slots: slots, queued: maxQueued))
+    }
+
+    /// Waits for a slot for `ticket.user`. The returned lease must be released exactly once.
     public func acquire(_ ticket: AdmissionTicket) async throws -> SlotLease {
         let start = ContinuousClock.now
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            enum Outcome { case admitted, queued, full, cancelled }
+            enum Outcome { case admitted, queued, refused(AdmissionError), cancelled }
             let outcome = state.withLock { s -> Outcome in
                 if ticket.isCancelled { return .cancelled }
-                if s.running < slots && s.waiters.isEmpty {
-                    s.running += 1
+                s.nextID += 1
+                let id = s.nextID
+                switch s.queue.arrive(id, user: ticket.user, now: start) {
+                case .admitted:
                     s.admittedTotal += 1
                     return .admitted
-                }
-                if s.waiters.count >= maxQueued {
+                case .refused(let refusal):
                     s.rejectedTotal += 1
-                    return .full
+                    switch refusal {
+                    case .queueFull(let limit): return .refused(.queueFull(limit: limit))
+                    case .userQueueFull(let limit): return .refused(.userQueueFull(limit: limit))
+                    }
+                case .queued:
+                    ticket.id = id
+                    s.waiting[id] = Waiting(ticket: ticket, continuation: continuation)
+                    return .queued
                 }
-                s.waiters.append(Waiter(ticket: ticket, enqueued: start, continuation: continuation))
-                return .queued
             }
             switch outcome {
             case .admitted: continuation.resume()
-            case .full: continuation.resume(throwing: AdmissionError.queueFull(limit: maxQueued))
+            case .refused(let error): continuation.resume(throwing: error)
             case .cancelled: continuation.resume(throwing: AdmissionError.cancelled)
-            case .queued: ticket.attach(self)
+            case .queued:
+                ticket.attach(self)
+                if let maxWait = limits.maxWait {
+                    Task { [weak self] in
+                        try? await Task.sleep(for: maxWait)
+                        self?.expireWaiting()
+                    }
+                }
             }
         }
-        return SlotLease(controller: self, waited: ContinuousClock.now - start)
+        return SlotLease(controller: self, user: ticket.user, waited: ContinuousClock.now - start)
     }
 
-    fileprivate func release() {
-        let next = state.withLock { s -> Waiter? in
-            if let next = s.waiters.popFirst() {
-                // The slot passes straight to the oldest waiter.
+    fileprivate func release(user: String) {
+        let now = ContinuousClock.now
+        let admitted = state.withLock { s -> [Waiting] in
+            s.queue.finish(user: user).compactMap { waiter in
                 s.admittedTotal += 1
-                s.waitSecondsTotal += (ContinuousClock.now - next.enqueued).seconds
-                return next
+                s.waitSecondsTotal += (now - waiter.enqueued).seconds
+                return s.waiting.removeValue(forKey: waiter.id)
             }
-            s.running -= 1
-            return nil
         }
-        next?.continuation.resume()
+        for w in admitted { w.continuation.resume() }
     }
 
     /// Removes a waiting ticket from the queue (its acquire throws `.cancelled`).
     fileprivate func cancel(_ ticket: AdmissionTicket) {
-        let removed = state.withLock { s -> Waiter? in
-            guard let index = s.waiters.firstIndex(where: { $0.ticket === ticket }) else { return nil }
-            let waiter = s.waiters.remove(at: index)
-            s.waitSecondsTotal += (ContinuousClock.now - waiter.enqueued).seconds
-            return waiter
+        let now = ContinuousClock.now
+        let removed = state.withLock { s -> Waiting? in
+            guard let id = ticket.id, let waiter = s.queue.remove(id) else { return nil }
+            s.waitSecondsTotal += (now - waiter.enqueued).seconds
+            return s.waiting.removeValue(forKey: id)
         }
         removed?.continuation.resume(throwing: AdmissionError.cancelled)
+    }
+
+    /// Fails the queries that have waited the maximum wait.
+    func expireWaiting(now: ContinuousClock.Instant = .now) {
+        guard let maxWait = limits.maxWait else { return }
+        let expired = state.withLock { s -> [Waiting] in
+            s.queue.expire(now: now).compactMap { waiter in
+                s.timedOutTotal += 1
+                s.waitSecondsTotal += (now - waiter.enqueued).seconds
+                return s.waiting.removeValue(forKey: waiter.id)
+            }
+        }
+        for w in expired { w.continuation.resume(throwing: AdmissionError.waitedTooLong(limit: maxWait)) }
     }
 
     public var snapshot: Snapshot {
         state.withLock { s in
             let now = ContinuousClock.now
             return Snapshot(
-                slots: slots, running: s.running, queued: s.waiters.count, admittedTotal: s.admittedTotal,
-                rejectedTotal: s.rejectedTotal, waitSecondsTotal: s.waitSecondsTotal,
-                oldestWaitSeconds: s.waiters.first.map { (now - $0.enqueued).seconds } ?? 0)
+                slots: limits.slots, running: s.queue.running, queued: s.queue.queued, admittedTotal: s.admittedTotal,
+                rejectedTotal: s.rejectedTotal, timedOutTotal: s.timedOutTotal, waitSecondsTotal: s.waitSecondsTotal,
+                oldestWaitSeconds: s.queue.oldestEnqueued.map { (now - $0).seconds } ?? 0)
         }
     }
 }
 
 /// Identifies one query's place in the queue, so that a cancel can take it out.
 public final class AdmissionTicket: Sendable {
+    /// Whose query it is: the queue is fair across users.
+    public let user: String
     private struct State {
         var cancelled = false
+        var id: AdmissionQueue.ID?
         weak var controller: AdmissionController?
     }
 
     private let state = Mutex(State())
 
-    public init() {}
+    public init(user: String = "") {
+        self.user = user
+    }
 
     var isCancelled: Bool { state.withLock { $0.cancelled } }
+
+    /// Its place in the queue, once queued.
+    fileprivate(set) var id: AdmissionQueue.ID? {
+        get { state.withLock { $0.id } }
+        set { state.withLock { $0.id = newValue } }
+    }
 
     fileprivate func attach(_ controller: AdmissionController) {
         let cancelledMeanwhile = state.withLock { s -> Bool in
@@ -147,25 +192,34 @@ public final class AdmissionTicket: Sendable {
 /// A running query's hold on a slot.
 public final class SlotLease: Sendable {
     private let controller: Mutex<AdmissionController?>
+    let user: String
     public let waited: Duration
 
-    fileprivate init(controller: AdmissionController, waited: Duration) {
+    fileprivate init(controller: AdmissionController, user: String, waited: Duration) {
         self.controller = Mutex(controller)
+        self.user = user
         self.waited = waited
     }
 
+    /// Gives the slot back (once; later calls do nothing).
     public func release() {
         let c = controller.withLock { c -> AdmissionController? in
             defer { c = nil }
             return c
         }
-        c?.release()
+        c?.release(user: user)
     }
 
     deinit { release() }
 }
 
 extension Duration {
+    /// "30 s", "1.5 s": for messages.
+    var formattedSeconds: String {
+        let s = seconds
+        return s == s.rounded() ? "\(Int(s)) s" : String(format: "%.1f s", s)
+    }
+
     var seconds: Double {
         let (s, atto) = components
         return Double(s) + Double(atto) / 1e18

@@ -10,8 +10,10 @@ public struct QueryError: Error, Sendable, Equatable, CustomStringConvertible {
     public enum Kind: Sendable, Equatable {
         /// From DuckDB, by its error class.
         case engine(DuckDBErrorType)
-        /// The queue holds as many queries as it may.
+        /// The queue holds as many queries as it may (in all, or of this user).
         case queueFull(limit: Int)
+        /// Waited the longest a query may wait for a slot.
+        case queueTimeout
         /// Cancelled by its client (a CancelRequest, a Flight cancel, a vanished caller).
         case cancelled
         /// statement_timeout expired.
@@ -67,6 +69,13 @@ public struct QueryError: Error, Sendable, Equatable, CustomStringConvertible {
             case .queueFull(let limit):
                 return QueryError(.queueFull(limit: limit), "too many queries waiting: the queue holds at most \(limit)",
                                   hint: "Retry later, or raise the queue limit / add workers.")
+            case .userQueueFull(let limit):
+                return QueryError(.queueFull(limit: limit), "too many queries waiting: one user may queue at most \(limit)",
+                                  hint: "Wait for your running queries, or raise maxQueuedPerUser.")
+            case .waitedTooLong(let limit):
+                return QueryError(.queueTimeout, "waited \(limit.formattedSeconds) for a query slot without getting one",
+                                  detail: "Every slot stayed busy for the longest a query may wait (maxQueueWait).",
+                                  hint: "Retry later, or add workers.")
             case .cancelled:
                 return .cancelled
             }

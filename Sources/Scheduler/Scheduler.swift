@@ -14,9 +14,13 @@ public final class Scheduler: Sendable {
     public let sessions: SessionRegistry
     let logger: Logger
 
-    public init(worker: any WorkerService, slots: Int, maxQueued: Int, logger: Logger) {
+    public convenience init(worker: any WorkerService, slots: Int, maxQueued: Int, logger: Logger) {
+        self.init(worker: worker, admission: AdmissionQueue.Limits(slots: slots, queued: maxQueued), logger: logger)
+    }
+
+    public init(worker: any WorkerService, admission limits: AdmissionQueue.Limits, logger: Logger) {
         self.worker = worker
-        self.admission = AdmissionController(slots: slots, maxQueued: maxQueued)
+        self.admission = AdmissionController(limits: limits)
         self.sessions = SessionRegistry()
         self.logger = logger
     }

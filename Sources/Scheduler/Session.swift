@@ -220,7 +220,7 @@ public final class Session: Sendable {
     // MARK: Admission, cancel, close
 
     func admit() async throws -> SlotLease {
-        let ticket = AdmissionTicket()
+        let ticket = AdmissionTicket(user: worker.user)
         state.withLock { $0.ticket = ticket }
         defer { state.withLock { $0.ticket = nil } }
         return try await admission.acquire(ticket)

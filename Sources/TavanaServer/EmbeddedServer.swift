@@ -55,7 +55,7 @@ public struct EmbeddedServer: Sendable {
     /// Both front doors over one in-process worker, until a signal stops them.
     func serve(worker: EmbeddedWorker, credentials: CredentialStore, tls: NIOSSLContext?, group: MultiThreadedEventLoopGroup) async throws {
         let config = configuration
-        let scheduler = Scheduler(worker: worker, slots: config.admission.slots, maxQueued: config.admission.maxQueued, logger: logger)
+        let scheduler = Scheduler(worker: worker, admission: config.admission.limits, logger: logger)
         let context = PostgresServerContext(
             scheduler: scheduler, authentication: credentials, maxMessageSize: config.postgres.maxMessageSize,
             serverVersion: "15.0 (Tavana \(TavanaBuild.version), DuckDB \(DuckDBLibrary.loadedVersion))",

@@ -71,6 +71,18 @@ public struct ServerConfiguration: Sendable, Equatable {
         public var slots = 2
         /// Queries allowed to wait for a slot; more are refused (SQLSTATE 53000).
         public var maxQueued = 1000
+        /// Of those, one user's; nil: no limit beyond maxQueued.
+        public var maxQueuedPerUser: Int?
+        /// Slots one user may hold at once; nil: all of them.
+        public var maxRunningPerUser: Int?
+        /// Seconds a query may wait for a slot before it fails (SQLSTATE 53300); 0: no limit.
+        public var maxQueueWait = 300
+
+        /// The queue's rules, as the Scheduler applies them.
+        public var limits: AdmissionQueue.Limits {
+            AdmissionQueue.Limits(slots: slots, runningPerUser: maxRunningPerUser, queued: maxQueued,
+                                  queuedPerUser: maxQueuedPerUser, maxWait: maxQueueWait > 0 ? .seconds(maxQueueWait) : nil)
+        }
     }
 
     public struct SecuritySettings: Sendable, Equatable {
@@ -157,6 +169,9 @@ public struct ServerConfiguration: Sendable, Equatable {
         if let v = layer.spoolDirectory { engine.spoolDirectory = v }
         if let v = try ranged("workers", layer.workers, 1...4096) { admission.slots = v }
         if let v = try ranged("maxQueued", layer.maxQueued, 0...10_000_000) { admission.maxQueued = v }
+        if let v = try ranged("maxQueuedPerUser", layer.maxQueuedPerUser, 0...10_000_000) { admission.maxQueuedPerUser = v }
+        if let v = try ranged("maxRunningPerUser", layer.maxRunningPerUser, 1...4096) { admission.maxRunningPerUser = v }
+        if let v = try ranged("maxQueueWait", layer.maxQueueWait, 0...86_400) { admission.maxQueueWait = v }
         if let v = layer.authMethod {
             guard let m = AuthenticationMethod(rawValue: v.lowercased()) else {
                 throw ConfigurationError.invalid("authMethod must be one of \(AuthenticationMethod.allCases.map(\.rawValue).joined(separator: ", ")), got \(v)")

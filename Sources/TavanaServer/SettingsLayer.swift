@@ -17,6 +17,9 @@ public struct SettingsLayer: Sendable, Equatable, Codable {
     public var extensionDirectory: String?
     public var extensions: [String]?
     public var maxQueued: Int?
+    public var maxQueuedPerUser: Int?
+    public var maxRunningPerUser: Int?
+    public var maxQueueWait: Int?
     public var flightTokenLifetime: Int?
     public var flightTicketLifetime: Int?
     public var flightPreparedIdleLifetime: Int?
@@ -43,7 +46,7 @@ public struct SettingsLayer: Sendable, Equatable, Codable {
         case extensionDirectory, extensions, maxQueued, flightTokenLifetime, flightTicketLifetime
         case flightPreparedIdleLifetime, maxMessageSize, maxStatementBytes, maxConnections, authenticationTimeout
         case flushThreshold, parseThreads, parseThreadsPerUser, executionThreads, spoolDirectory, authMethod, users
-        case scramSaltKey, tlsCertificate, tlsKey, logLevel
+        case scramSaltKey, tlsCertificate, tlsKey, logLevel, maxQueuedPerUser, maxRunningPerUser, maxQueueWait
     }
 
     /// The environment variable of each key.
@@ -61,7 +64,8 @@ public struct SettingsLayer: Sendable, Equatable, Codable {
         "TAVANA_PARSE_THREADS_PER_USER": .parseThreadsPerUser, "TAVANA_EXECUTION_THREADS": .executionThreads,
         "TAVANA_MAX_CONNECTIONS": .maxConnections, "TAVANA_AUTHENTICATION_TIMEOUT": .authenticationTimeout,
         "TAVANA_FLUSH_THRESHOLD": .flushThreshold, "TAVANA_SPOOL_DIRECTORY": .spoolDirectory,
-        "TAVANA_SCRAM_SALT_KEY": .scramSaltKey,
+        "TAVANA_SCRAM_SALT_KEY": .scramSaltKey, "TAVANA_MAX_QUEUED_PER_USER": .maxQueuedPerUser,
+        "TAVANA_MAX_RUNNING_PER_USER": .maxRunningPerUser, "TAVANA_MAX_QUEUE_WAIT": .maxQueueWait,
     ]
 
     public init(from decoder: any Decoder) throws {
@@ -139,6 +143,9 @@ public struct SettingsLayer: Sendable, Equatable, Codable {
         case .extensions:
             extensions = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         case .maxQueued: maxQueued = try int()
+        case .maxQueuedPerUser: maxQueuedPerUser = try int()
+        case .maxRunningPerUser: maxRunningPerUser = try int()
+        case .maxQueueWait: maxQueueWait = try int()
         case .flightTokenLifetime: flightTokenLifetime = try int()
         case .flightTicketLifetime: flightTicketLifetime = try int()
         case .flightPreparedIdleLifetime: flightPreparedIdleLifetime = try int()

@@ -18,6 +18,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "DuckDB threads per query (TAVANA_THREADS).") var threads: Int?
     @Option(name: .customLong("memory-limit"), help: "DuckDB memory limit, e.g. 4GB (TAVANA_MEMORY_LIMIT).") var memoryLimit: String?
     @Option(name: .customLong("max-queued"), help: "Queries allowed to wait for a slot (TAVANA_MAX_QUEUED).") var maxQueued: Int?
+    @Option(name: .customLong("max-queue-wait"), help: "Seconds a query may wait for a slot, 0 for no limit (TAVANA_MAX_QUEUE_WAIT).") var maxQueueWait: Int?
     @Option(name: .customLong("auth-method"), help: "trust, password, md5 or scram-sha-256 (TAVANA_AUTH_METHOD).") var authMethod: String?
     @Option(name: .customLong("tls-cert"), help: "PEM certificate for TLS (TAVANA_TLS_CERT).") var tlsCert: String?
     @Option(name: .customLong("tls-key"), help: "PEM private key for TLS (TAVANA_TLS_KEY).") var tlsKey: String?
@@ -45,6 +46,7 @@ struct Serve: AsyncParsableCommand {
             flags["threads"] = threads.map(String.init)
             flags["memoryLimit"] = memoryLimit
             flags["maxQueued"] = maxQueued.map(String.init)
+            flags["maxQueueWait"] = maxQueueWait.map(String.init)
             flags["authMethod"] = authMethod
             flags["tlsCertificate"] = tlsCert
             flags["tlsKey"] = tlsKey

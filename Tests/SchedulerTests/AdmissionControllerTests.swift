@@ -60,6 +60,45 @@ final class AdmissionControllerTests: XCTestCase {
         lease.release()
         XCTAssertEqual(admission.snapshot.running, 0)
     }
+
+    func testAnotherUsersQueryOvertakesABacklog() async throws {
+        let admission = AdmissionController(slots: 1, maxQueued: 100)
+        let first = try await admission.acquire(AdmissionTicket(user: "a"))
+        let order = OrderLog()
+        var tasks: [Task<Void, any Error>] = []
+        for i in 0..<5 {
+            let user = i < 4 ? "a" : "b"
+            tasks.append(Task {
+                let lease = try await admission.acquire(AdmissionTicket(user: user))
+                order.append(i)
+                lease.release()
+            })
+            while admission.snapshot.queued < i + 1 { await Task.yield() }
+        }
+        first.release()
+        for t in tasks { try await t.value }
+        // a's oldest, then b's only query, then the rest of a's.
+        XCTAssertEqual(order.values, [0, 4, 1, 2, 3])
+    }
+
+    func testAQueryThatWaitsTooLongFailsWithTheWait() async throws {
+        let admission = AdmissionController(limits: .init(slots: 1, queued: 10, maxWait: .milliseconds(200)))
+        let lease = try await admission.acquire(AdmissionTicket(user: "a"))
+        do {
+            _ = try await admission.acquire(AdmissionTicket(user: "b"))
+            XCTFail("expected waitedTooLong")
+        } catch let e as AdmissionController.AdmissionError {
+            XCTAssertEqual(e, .waitedTooLong(limit: .milliseconds(200)))
+            XCTAssertEqual(QueryError.from(e)?.kind, .queueTimeout)
+        }
+        XCTAssertEqual(admission.snapshot.timedOutTotal, 1)
+        XCTAssertEqual(admission.snapshot.queued, 0)
+        lease.release()
+        // The slot is free again: the next query runs at once.
+        let next = try await admission.acquire(AdmissionTicket(user: "b"))
+        next.release()
+        XCTAssertEqual(admission.snapshot.running, 0)
+    }
 }
 
 final class OrderLog: @unchecked Sendable {

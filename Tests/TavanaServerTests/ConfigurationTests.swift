@@ -24,6 +24,21 @@ final class ConfigurationTests: XCTestCase {
         XCTAssertEqual(c.engine.database, "/data/b.duckdb")
     }
 
+    func testQueueLimits() throws {
+        var c = ServerConfiguration()
+        XCTAssertEqual(c.admission.limits, AdmissionQueue.Limits(slots: 2, queued: 1000, maxWait: .seconds(300)))
+        try c.apply(configFile: try file(#"{"workers": 8, "maxQueuedPerUser": 50, "maxRunningPerUser": 3}"#))
+        try c.apply(environment: ["TAVANA_MAX_QUEUE_WAIT": "0"])
+        XCTAssertEqual(c.admission.limits, AdmissionQueue.Limits(slots: 8, runningPerUser: 3, queued: 1000, queuedPerUser: 50))
+        XCTAssertNil(c.admission.limits.maxWait, "0 waits without limit")
+        try c.apply(["maxQueueWait": "45"])
+        XCTAssertEqual(c.admission.limits.maxWait, .seconds(45))
+        XCTAssertThrowsError(try c.apply(["maxRunningPerUser": "0"]))
+        // Limits beyond the slots or the queue are clamped to them.
+        let clamped = AdmissionQueue.Limits(slots: 2, runningPerUser: 9, queued: 10, queuedPerUser: 99)
+        XCTAssertEqual([clamped.runningPerUser, clamped.queuedPerUser], [2, 10])
+    }
+
     func testTheFileIsCheckedKeyByKey() throws {
         var c = ServerConfiguration()
         XCTAssertThrowsError(try c.apply(configFile: try file(#"{"pgport": 1}"#))) { error in

@@ -12,6 +12,7 @@ final class ErrorRenderingTests: XCTestCase {
     func testBothDoorsAgreeOnEveryKind() {
         let expected: [(QueryError.Kind, String, RPCError.Code)] = [
             (.queueFull(limit: 1), "53000", .resourceExhausted),
+            (.queueTimeout, "53300", .resourceExhausted),
             (.cancelled, "57014", .cancelled),
             (.statementTimeout, "57014", .deadlineExceeded),
             (.statementTooLong, "54000", .invalidArgument),

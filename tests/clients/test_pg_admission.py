@@ -1,6 +1,8 @@
-"""Admission control: --workers queries run at once, the rest wait in FIFO order, and with
---max-queued N at most N wait; one more is refused with SQLSTATE 53000 (insufficient
-resources). The long query never ends by itself; tests end it with a cancel."""
+"""Admission control: --workers queries run at once, the rest wait in FIFO order within a
+user and round-robin across users; with --max-queued N at most N wait and one more is
+refused with SQLSTATE 53000 (insufficient resources); with --max-queue-wait S a query that
+waited S seconds fails with 53300. The long query never ends by itself; tests end it with a
+cancel."""
 import threading
 import time
 
@@ -16,8 +18,8 @@ LONG_SQL = "SELECT count(*) FROM range(10000000000) t(x) WHERE x % 7 = 3"
 
 
 class Job:
-    def __init__(self, server, sql):
-        self.conn = server.connect()
+    def __init__(self, server, sql, user="tester"):
+        self.conn = server.connect(user=user)
         self.sql = sql
         self.result = self.error = None
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -55,6 +57,12 @@ def one_worker(tavana_bin):
 @pytest.fixture(scope="module")
 def no_queue(tavana_bin):
     with running_server(tavana_bin, "--threads", "1", "--max-queued", "0", workers=1, name="maxqueued0") as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def short_wait(tavana_bin):
+    with running_server(tavana_bin, "--threads", "1", "--max-queue-wait", "1", workers=1, name="queuewait1") as s:
         yield s
 
 
@@ -191,3 +199,54 @@ def test_queue_full_inside_transaction_fails_the_block(no_queue, jobs):
         c.rollback()
         assert c.execute("SELECT 'ok'").fetchone() == ("ok",)
         c.rollback()
+
+
+def test_another_users_query_overtakes_a_backlog(one_worker, jobs):
+    """One user's queued queries do not starve another's: after the running query, the
+    queue serves users in turn (FIFO within each)."""
+    long = Job(one_worker, LONG_SQL, user="alice").start()
+    jobs.append(long)
+    time.sleep(1.0)
+    waiters = []
+    for tag, user in [("a0", "alice"), ("a1", "alice"), ("a2", "alice"), ("b0", "bob")]:
+        j = Job(one_worker, f"SELECT '{tag}' AS tag, get_current_timestamp() AS ran_at", user=user)
+        jobs.append(j)
+        waiters.append(j.start())
+        time.sleep(0.4)
+    assert all(w.thread.is_alive() for w in waiters), "a query ran while the only slot was busy"
+    long.cancel()
+    assert long.join(20)
+    for w in waiters:
+        assert w.join(15), "a waiting query never ran"
+        assert w.error is None, w.error
+    by_time = [tag for tag, _ in sorted((w.result[0] for w in waiters), key=lambda r: r[1])]
+    assert by_time == ["a0", "b0", "a1", "a2"], by_time
+
+
+def test_a_query_that_waits_too_long_fails_with_53300(short_wait, jobs):
+    long = Job(short_wait, LONG_SQL).start()
+    jobs.append(long)
+    time.sleep(1.0)
+    with short_wait.connect() as c:
+        t0 = time.monotonic()
+        with pytest.raises(psycopg.Error) as e:
+            c.execute("SELECT 1")
+        waited = time.monotonic() - t0
+        assert 0.9 <= waited < 5, waited
+        assert e.value.sqlstate == "53300", f"{e.value.sqlstate}: {e.value}"
+        assert "waited 1 s for a query slot" in str(e.value)
+        assert long.thread.is_alive(), "the running query must not be disturbed"
+
+        # Flight says RESOURCE_EXHAUSTED for the same wait.
+        import pyarrow as pa
+        import pyarrow.flight as flight
+        from test_flight_sql import flight_port
+        client = flight.connect(f"grpc://{short_wait.host}:{flight_port(short_wait)}")
+        with pytest.raises(pa.ArrowException) as fe:
+            client.get_flight_info(flight.FlightDescriptor.for_command(b"SELECT 2"))
+        assert "waited 1 s for a query slot" in str(fe.value)
+        assert "resource exhausted" in str(fe.value), repr(fe.value)
+
+        long.cancel()
+        assert long.join(20)
+        assert c.execute("SELECT 'after'").fetchone() == ("after",)

@@ -54,7 +54,7 @@ func statusCode(_ kind: QueryError.Kind) -> RPCError.Code {
         case .fatal, .internalError: return .internalError
         default: return .invalidArgument
         }
-    case .queueFull: return .resourceExhausted
+    case .queueFull, .queueTimeout: return .resourceExhausted
     case .cancelled: return .cancelled
     case .statementTimeout: return .deadlineExceeded
     case .statementTooLong, .syntax, .invalidInput: return .invalidArgument

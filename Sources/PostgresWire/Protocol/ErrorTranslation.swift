@@ -30,6 +30,7 @@ enum ErrorTranslation {
         switch error.kind {
         case .engine(let type): return SQLState.forDuckDB(type, message: error.message)
         case .queueFull: return SQLState.insufficientResources
+        case .queueTimeout: return SQLState.tooManyConnections
         case .cancelled, .statementTimeout: return SQLState.queryCanceled
         case .statementTooLong: return SQLState.programLimitExceeded
         case .syntax: return SQLState.syntaxError
