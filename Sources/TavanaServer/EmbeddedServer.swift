@@ -25,8 +25,18 @@ public struct EmbeddedServer: Sendable {
         let config = configuration
         let credentials = try config.credentials()
         let tls = try makeTLSContext()
-        let workerConfig = config.workerConfiguration()
+        let limits = ContainerLimits.read(root: config.engine.cgroupRoot)
+        let sizing = config.sizing(limits)
+        let workerConfig = config.workerConfiguration(sizing: sizing)
         let dbConfig = workerConfig.database
+        if limits != ContainerLimits() {
+            logger.info("container limits", metadata: [
+                "memoryBytes": "\(limits.memoryBytes.map(String.init) ?? "unlimited")",
+                "cpus": "\(limits.cpus.map { String($0) } ?? "unlimited")",
+                "memoryLimit": "\(dbConfig.memoryLimit ?? "DuckDB's default")",
+                "threads": "\(dbConfig.threads.map(String.init) ?? "DuckDB's default")",
+            ])
+        }
         logger.info("opening database", metadata: [
             "database": "\(config.engine.database)", "extensions": "\(dbConfig.extensions.joined(separator: ","))",
             "workers": "\(config.admission.slots)", "threads": "\(config.engine.threads.map(String.init) ?? "all")",

@@ -64,6 +64,11 @@ public struct ServerConfiguration: Sendable, Equatable {
         public var executionThreads: Int?
         /// Where COPY FROM STDIN data waits for DuckDB; nil: tempDirectory, else the system's.
         public var spoolDirectory: String?
+        /// Where the container's limits are read (cgroup v2 or v1), which size DuckDB when
+        /// `memoryLimit` / `threads` are not given.
+        public var cgroupRoot = "/sys/fs/cgroup"
+        /// MiB of the container's memory left outside DuckDB's memory_limit.
+        public var memoryReserveMiB = Int(WorkerSizing.defaultReserve >> 20)
     }
 
     public struct AdmissionSettings: Sendable, Equatable {
@@ -167,6 +172,8 @@ public struct ServerConfiguration: Sendable, Equatable {
         if let v = try ranged("parseThreadsPerUser", layer.parseThreadsPerUser, 1...1024) { engine.parseThreadsPerUser = v }
         if let v = try ranged("executionThreads", layer.executionThreads, 2...4096) { engine.executionThreads = v }
         if let v = layer.spoolDirectory { engine.spoolDirectory = v }
+        if let v = layer.cgroupRoot { engine.cgroupRoot = v }
+        if let v = try ranged("memoryReserve", layer.memoryReserve, 0...(1 << 30)) { engine.memoryReserveMiB = v }
         if let v = try ranged("workers", layer.workers, 1...4096) { admission.slots = v }
         if let v = try ranged("maxQueued", layer.maxQueued, 0...10_000_000) { admission.maxQueued = v }
         if let v = try ranged("maxQueuedPerUser", layer.maxQueuedPerUser, 0...10_000_000) { admission.maxQueuedPerUser = v }
@@ -215,22 +222,31 @@ public struct ServerConfiguration: Sendable, Equatable {
         return CredentialStore(method: method, users: users, saltKey: key)
     }
 
+    /// How DuckDB is sized where the configuration does not say: from the container.
+    public func sizing(_ limits: ContainerLimits) -> WorkerSizing {
+        var sizing = WorkerSizing(limits: limits, reserve: UInt64(engine.memoryReserveMiB) << 20)
+        if engine.memoryLimit != nil { sizing.memoryLimitBytes = nil }
+        if engine.threads != nil { sizing.threads = nil }
+        return sizing
+    }
+
     /// The in-process worker: DuckDB plus its thread pools and parse limits.
-    public func workerConfiguration() -> WorkerConfiguration {
+    public func workerConfiguration(sizing: WorkerSizing = WorkerSizing(limits: ContainerLimits())) -> WorkerConfiguration {
         let parse = engine.parseThreads ?? max(4, admission.slots * 2)
         return WorkerConfiguration(
-            database: databaseConfiguration(), executionThreads: engine.executionThreads ?? admission.slots * 2 + 2,
+            database: databaseConfiguration(sizing: sizing), executionThreads: engine.executionThreads ?? admission.slots * 2 + 2,
             parseThreads: parse, parseThreadsPerUser: min(parse, engine.parseThreadsPerUser ?? max(1, parse / 2)),
             maxStatementBytes: engine.maxStatementBytes, spoolDirectory: engine.spoolDirectory)
     }
 
     /// The DuckDB side of the configuration.
-    public func databaseConfiguration() -> DatabaseConfiguration {
+    public func databaseConfiguration(sizing: WorkerSizing = WorkerSizing(limits: ContainerLimits())) -> DatabaseConfiguration {
         let wanted = engine.extensions ?? Self.defaultExtensions.filter {
             FileManager.default.fileExists(atPath: "\(engine.extensionDirectory)/\(DuckDBLibrary.expectedVersion)/linux_amd64/\($0).duckdb_extension")
         }
         return DatabaseConfiguration(
-            path: engine.database, threads: engine.threads, memoryLimit: engine.memoryLimit, tempDirectory: engine.tempDirectory,
+            path: engine.database, threads: engine.threads ?? sizing.threads,
+            memoryLimit: engine.memoryLimit ?? sizing.memoryLimitSetting, tempDirectory: engine.tempDirectory,
             extensionDirectory: engine.extensionDirectory, extensions: wanted)
     }
 }

@@ -17,6 +17,8 @@ public struct SettingsLayer: Sendable, Equatable, Codable {
     public var extensionDirectory: String?
     public var extensions: [String]?
     public var maxQueued: Int?
+    public var cgroupRoot: String?
+    public var memoryReserve: Int?
     public var maxQueuedPerUser: Int?
     public var maxRunningPerUser: Int?
     public var maxQueueWait: Int?
@@ -47,6 +49,7 @@ public struct SettingsLayer: Sendable, Equatable, Codable {
         case flightPreparedIdleLifetime, maxMessageSize, maxStatementBytes, maxConnections, authenticationTimeout
         case flushThreshold, parseThreads, parseThreadsPerUser, executionThreads, spoolDirectory, authMethod, users
         case scramSaltKey, tlsCertificate, tlsKey, logLevel, maxQueuedPerUser, maxRunningPerUser, maxQueueWait
+        case cgroupRoot, memoryReserve
     }
 
     /// The environment variable of each key.
@@ -66,6 +69,7 @@ public struct SettingsLayer: Sendable, Equatable, Codable {
         "TAVANA_FLUSH_THRESHOLD": .flushThreshold, "TAVANA_SPOOL_DIRECTORY": .spoolDirectory,
         "TAVANA_SCRAM_SALT_KEY": .scramSaltKey, "TAVANA_MAX_QUEUED_PER_USER": .maxQueuedPerUser,
         "TAVANA_MAX_RUNNING_PER_USER": .maxRunningPerUser, "TAVANA_MAX_QUEUE_WAIT": .maxQueueWait,
+        "TAVANA_CGROUP_ROOT": .cgroupRoot, "TAVANA_MEMORY_RESERVE": .memoryReserve,
     ]
 
     public init(from decoder: any Decoder) throws {
@@ -146,6 +150,8 @@ public struct SettingsLayer: Sendable, Equatable, Codable {
         case .maxQueuedPerUser: maxQueuedPerUser = try int()
         case .maxRunningPerUser: maxRunningPerUser = try int()
         case .maxQueueWait: maxQueueWait = try int()
+        case .cgroupRoot: cgroupRoot = text
+        case .memoryReserve: memoryReserve = try int()
         case .flightTokenLifetime: flightTokenLifetime = try int()
         case .flightTicketLifetime: flightTicketLifetime = try int()
         case .flightPreparedIdleLifetime: flightPreparedIdleLifetime = try int()

@@ -103,3 +103,29 @@ def test_non_loopback_without_users_refuses_to_start(tavana_bin, tmp_path):
     assert port is None
     assert proc.wait(10) != 0
     assert "authentication" in log
+
+
+def test_duckdb_is_sized_from_the_containers_cgroup(tavana_bin, tmp_path):
+    """Without memoryLimit / threads, DuckDB gets the container's memory limit minus the
+    reserve and a thread per CPU of its quota (cgroup files as the kernel lays them out, in
+    a folder of the test's own); explicit settings win."""
+    from tavana_server import running_server
+    cgroup = tmp_path / "cgroup"
+    cgroup.mkdir()
+    (cgroup / "memory.max").write_text("4294967296\n")   # 4 GiB
+    (cgroup / "cpu.max").write_text("150000 100000\n")   # 1.5 CPUs
+    env = {"TAVANA_CGROUP_ROOT": str(cgroup)}
+    with running_server(tavana_bin, env=env, name="cgroup") as s, s.connect() as c:
+        memory, threads = c.execute(
+            "SELECT current_setting('memory_limit'), current_setting('threads')::INT").fetchone()
+        assert (memory, threads) == ("3.0 GiB", 2), (memory, threads)
+        assert "container limits" in s.log()
+    with running_server(tavana_bin, "--memory-limit", "1GB", "--threads", "1",
+                        env={**env, "TAVANA_MEMORY_RESERVE": "2048"}, name="cgroupexplicit") as s, s.connect() as c:
+        memory, threads = c.execute(
+            "SELECT current_setting('memory_limit'), current_setting('threads')::INT").fetchone()
+        assert threads == 1 and memory in ("953.6 MiB", "1.0 GB", "1000.0 MB"), (memory, threads)
+    with running_server(tavana_bin, env={**env, "TAVANA_MEMORY_RESERVE": "3072"}, name="cgroupreserve") as s, \
+            s.connect() as c:
+        # 4 GiB - 3 GiB would leave 1 GiB; half the container (2 GiB) is the floor.
+        assert c.execute("SELECT current_setting('memory_limit')").fetchone() == ("2.0 GiB",)
