@@ -43,6 +43,8 @@ let package = Package(
         .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.1"),
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.2"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.20.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
     ],
     targets: [
         .target(
@@ -125,10 +127,23 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The HTTP port: health, readiness and Prometheus metrics.
+        .target(
+            name: "Observability",
+            dependencies: [
+                "Scheduler", "PostgresWire",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "TavanaServer",
             dependencies: [
-                "PostgresWire", "FlightSQL", "Scheduler", "Worker", "DuckDB",
+                "PostgresWire", "FlightSQL", "Scheduler", "Worker", "DuckDB", "Observability",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -179,7 +194,8 @@ let package = Package(
         .testTarget(
             name: "TavanaServerTests",
             dependencies: [
-                "TavanaServer", "Scheduler", "PostgresWire", "FlightSQL", "DuckDB",
+                "TavanaServer", "Scheduler", "PostgresWire", "FlightSQL", "DuckDB", "Observability", "WorkerTesting",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
             ],
             swiftSettings: strict),

@@ -91,7 +91,7 @@ enum Ingest {
         let request = try request(command, schema: schema)
         // Inside a client's transaction the rows join it; otherwise the load has one of its own.
         let session: Session
-        if let transaction { session = transaction } else { session = try await scheduler.openSession(user: FlightCaller.user ?? "") }
+        if let transaction { session = transaction } else { session = try await scheduler.openSession(user: FlightCaller.user ?? "", door: .flight) }
         defer { if transaction == nil { session.close() } }
         // An ingest is a query as far as admission goes: it holds a slot while it runs.
         let lease = try await session.admitForLoad()

@@ -33,6 +33,8 @@ public final class AdmissionController: Sendable {
     }
 
     public let limits: AdmissionQueue.Limits
+    /// Told each wait that ended in a slot (the queue-wait histogram).
+    let onAdmitted: (@Sendable (Duration) -> Void)?
     public var slots: Int { limits.slots }
     public var maxQueued: Int { limits.queued }
 
@@ -48,8 +50,9 @@ public final class AdmissionController: Sendable {
 
     private let state: Mutex<State>
 
-    public init(limits: AdmissionQueue.Limits) {
+    public init(limits: AdmissionQueue.Limits, onAdmitted: (@Sendable (Duration) -> Void)? = nil) {
         self.limits = limits
+        self.onAdmitted = onAdmitted
         self.state = Mutex(State(queue: AdmissionQueue(limits: limits)))
     }
 
@@ -96,7 +99,9 @@ public final class AdmissionController: Sendable {
                 }
             }
         }
-        return SlotLease(controller: self, user: ticket.user, waited: ContinuousClock.now - start)
+        let waited = ContinuousClock.now - start
+        onAdmitted?(waited)
+        return SlotLease(controller: self, user: ticket.user, waited: waited)
     }
 
     fileprivate func release(user: String) {

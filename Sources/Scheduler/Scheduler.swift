@@ -12,24 +12,32 @@ public final class Scheduler: Sendable {
     public let admission: AdmissionController
     let worker: any WorkerService
     public let sessions: SessionRegistry
+    /// Metrics, when the server keeps them.
+    public let observer: (any SchedulerObserver)?
     let logger: Logger
 
     public convenience init(worker: any WorkerService, slots: Int, maxQueued: Int, logger: Logger) {
         self.init(worker: worker, admission: AdmissionQueue.Limits(slots: slots, queued: maxQueued), logger: logger)
     }
 
-    public init(worker: any WorkerService, admission limits: AdmissionQueue.Limits, logger: Logger) {
+    public init(
+        worker: any WorkerService, admission limits: AdmissionQueue.Limits, observer: (any SchedulerObserver)? = nil,
+        logger: Logger
+    ) {
         self.worker = worker
-        self.admission = AdmissionController(limits: limits)
+        self.observer = observer
+        var onAdmitted: (@Sendable (Duration) -> Void)?
+        if let observer { onAdmitted = { observer.admitted(waited: $0) } }
+        self.admission = AdmissionController(limits: limits, onAdmitted: onAdmitted)
         self.sessions = SessionRegistry()
         self.logger = logger
     }
 
     /// Opens a session for `user` (whom it counts against in the parse gate), running
     /// `setup` first; it is registered for cancellation until `close()`.
-    public func openSession(user: String, setup: [String] = []) async throws -> Session {
+    public func openSession(user: String, setup: [String] = [], door: FrontDoor) async throws -> Session {
         let workerSession = try await worker.openSession(SessionOptions(user: user, setup: setup))
-        let session = Session(worker: workerSession, admission: admission, registry: sessions)
+        let session = Session(worker: workerSession, admission: admission, registry: sessions, door: door, observer: observer)
         sessions.register(session)
         return session
     }

@@ -14,6 +14,8 @@ public final class Session: Sendable {
     let worker: any WorkerSession
     let admission: AdmissionController
     weak let registry: SessionRegistry?
+    public let door: FrontDoor
+    let observer: (any SchedulerObserver)?
 
     /// Where the session stands with respect to transactions, as PostgreSQL's
     /// ReadyForQuery status reports it.
@@ -36,8 +38,11 @@ public final class Session: Sendable {
 
     private let state = Mutex(State())
 
-    init(worker: any WorkerSession, admission: AdmissionController, registry: SessionRegistry) {
+    init(worker: any WorkerSession, admission: AdmissionController, registry: SessionRegistry, door: FrontDoor,
+         observer: (any SchedulerObserver)?) {
         self.worker = worker
+        self.door = door
+        self.observer = observer
         self.admission = admission
         self.registry = registry
         self.processID = registry.nextProcessID()
@@ -73,9 +78,23 @@ public final class Session: Sendable {
 
     /// Prepares one statement of client SQL.
     public func prepare(_ sql: String) async throws -> StatementHandle {
-        let handle = try await failing { try await self.worker.prepare(sql) }
-        state.withLock { _ = $0.statements.insert(handle) }
-        return handle
+        let start = ContinuousClock.now
+        do {
+            let handle = try await failing { try await self.worker.prepare(sql) }
+            state.withLock { _ = $0.statements.insert(handle) }
+            return handle
+        } catch {
+            // A statement that never got to run still ended, as far as its client knows.
+            ended(error, since: start, rows: 0)
+            throw error
+        }
+    }
+
+    /// Tells the observer a statement ended.
+    func ended(_ error: (any Error)?, since start: ContinuousClock.Instant, rows: Int) {
+        guard let observer else { return }
+        let query = error.map { QueryError.from($0) ?? QueryError(.invalidInput, "\($0)") }
+        observer.statementEnded(door: door, error: query, duration: ContinuousClock.now - start, rows: rows)
     }
 
     /// Frees a prepared statement on the worker.
@@ -88,13 +107,19 @@ public final class Session: Sendable {
     /// busy) unless `AdmissionRule` exempts it. The result holds the slot until it ends or
     /// is closed.
     public func execute(_ statement: StatementHandle, parameters: [DuckDBValue] = []) async throws -> QueryResult {
-        let lease = AdmissionRule.needsSlot(statement.description.statementType) ? try await admit() : nil
+        let start = ContinuousClock.now
         do {
-            let stream = try await failing { try await self.worker.execute(statement, parameters: parameters) }
-            afterStatement()
-            return QueryResult(stream: stream, lease: lease, session: self)
+            let lease = AdmissionRule.needsSlot(statement.description.statementType) ? try await admit() : nil
+            do {
+                let stream = try await failing { try await self.worker.execute(statement, parameters: parameters) }
+                afterStatement()
+                return QueryResult(stream: stream, lease: lease, session: self, started: start)
+            } catch {
+                lease?.release()
+                throw error
+            }
         } catch {
-            lease?.release()
+            ended(error, since: start, rows: 0)
             throw error
         }
     }
@@ -288,12 +313,29 @@ public final class QueryResult: Sendable {
     private let lease: Mutex<SlotLease?>
     public let queueWait: Duration
     weak let session: Session?
+    private struct Progress {
+        var rows = 0
+        var ended = false
+    }
+    private let progress = Mutex(Progress())
+    let started: ContinuousClock.Instant
 
-    init(stream: any ResultStream, lease: SlotLease?, session: Session) {
+    init(stream: any ResultStream, lease: SlotLease?, session: Session, started: ContinuousClock.Instant = .now) {
         self.stream = stream
         self.lease = Mutex(lease)
         self.queueWait = lease?.waited ?? .zero
         self.session = session
+        self.started = started
+    }
+
+    /// The statement ended (read to its end, failed, or closed early): told once.
+    private func end(_ error: (any Error)?) {
+        let rows = progress.withLock { p -> Int? in
+            guard !p.ended else { return nil }
+            p.ended = true
+            return p.rows
+        }
+        if let rows { session?.ended(error, since: started, rows: rows) }
     }
 
     public var columns: [ColumnDescription] { stream.columns }
@@ -306,11 +348,17 @@ public final class QueryResult: Sendable {
     public func next() async throws -> RecordBatch? {
         do {
             let batch = try await stream.next()
-            if batch == nil { releaseSlot() }
+            if let batch {
+                progress.withLock { $0.rows += batch.length }
+            } else {
+                releaseSlot()
+                end(nil)
+            }
             return batch
         } catch {
             session?.noteError()
             releaseSlot()
+            end(error)
             throw error
         }
     }
@@ -319,11 +367,15 @@ public final class QueryResult: Sendable {
     public func nextMessages() async throws -> [IPCMessage]? {
         do {
             let messages = try await stream.nextMessages()
-            if messages == nil { releaseSlot() }
+            if messages == nil {
+                releaseSlot()
+                end(nil)
+            }
             return messages
         } catch {
             session?.noteError()
             releaseSlot()
+            end(error)
             throw error
         }
     }
@@ -357,5 +409,8 @@ public final class QueryResult: Sendable {
     public func close() {
         stream.close()
         releaseSlot()
+        // Closed before its end: the client had what it wanted (a portal, a LIMIT, a
+        // cursor closed early); that is a success.
+        end(nil)
     }
 }

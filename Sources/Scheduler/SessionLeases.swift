@@ -86,11 +86,14 @@ public final class SessionLeases: Sendable {
     }
     private let state = Mutex(State())
     private let scheduler: Scheduler
+    /// The front door whose clients hold these leases (for metrics).
+    let door: FrontDoor
     public let statementIdleLifetime: Duration
 
-    public init(scheduler: Scheduler, statementIdleLifetime: Duration) {
+    public init(scheduler: Scheduler, statementIdleLifetime: Duration, door: FrontDoor = .flight) {
         self.scheduler = scheduler
         self.statementIdleLifetime = statementIdleLifetime
+        self.door = door
     }
 
     static func newID() -> String { UUID().uuidString.lowercased() }
@@ -102,7 +105,7 @@ public final class SessionLeases: Sendable {
 
     /// Opens a session and begins a transaction in it; returns the transaction's id.
     public func beginTransaction(owner: LeaseOwner) async throws -> String {
-        let session = try await scheduler.openSession(user: owner.user)
+        let session = try await scheduler.openSession(user: owner.user, door: door)
         do {
             try await session.beginTransaction()
         } catch {
@@ -169,7 +172,7 @@ public final class SessionLeases: Sendable {
                         now: ContinuousClock.Instant = .now) async throws -> StatementLease {
         let borrowed = try transaction.map { try transactionSession($0, owner: owner) }
         let session: Session
-        if let borrowed { session = borrowed } else { session = try await scheduler.openSession(user: owner.user) }
+        if let borrowed { session = borrowed } else { session = try await scheduler.openSession(user: owner.user, door: door) }
         do {
             let statement = try await session.prepare(sql)
             let lease = StatementLease(id: Self.newID(), session: session, statement: statement, query: sql, owner: owner,

@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import NIOSSL
+import Observability
 import PostgresWire
 import Scheduler
 import ServiceLifecycle
@@ -65,7 +66,9 @@ public struct EmbeddedServer: Sendable {
     /// Both front doors over one in-process worker, until a signal stops them.
     func serve(worker: EmbeddedWorker, credentials: CredentialStore, tls: NIOSSLContext?, group: MultiThreadedEventLoopGroup) async throws {
         let config = configuration
-        let scheduler = Scheduler(worker: worker, admission: config.admission.limits, logger: logger)
+        let metrics = TavanaMetrics()
+        let readiness = Readiness(required: ["postgres", "flight"])
+        let scheduler = Scheduler(worker: worker, admission: config.admission.limits, observer: metrics, logger: logger)
         let context = PostgresServerContext(
             scheduler: scheduler, authentication: credentials, maxMessageSize: config.postgres.maxMessageSize,
             serverVersion: "15.0 (Tavana \(TavanaBuild.version), DuckDB \(DuckDBLibrary.loadedVersion))",
@@ -90,11 +93,20 @@ public struct EmbeddedServer: Sendable {
             eventLoopGroup: group, ticketLifetime: .seconds(config.flight.ticketLifetime),
             preparedStatementIdleLifetime: .seconds(config.flight.preparedStatementIdleLifetime),
             logger: logger)
+        let host = config.host, logger = self.logger
+        let http = HTTPEndpoint(
+            host: host, port: config.http.port, metrics: metrics, scheduler: scheduler, readiness: readiness,
+            eventLoopGroup: group, logger: logger,
+            onListening: { port in logger.info("http listening", metadata: ["host": "\(host)", "port": "\(port)"]) })
+        // A graceful shutdown stops services in reverse order: readiness turns false first,
+        // the HTTP port (health and metrics through the drain) goes last.
         let services = ServiceGroup(
             configuration: .init(
                 services: [
-                    .init(service: PostgresService(bound: bound, logger: logger, listening: listening)),
-                    .init(service: FlightService(server: flight, logger: logger)),
+                    .init(service: http),
+                    .init(service: PostgresService(bound: bound, logger: logger, listening: listening, readiness: readiness)),
+                    .init(service: FlightService(server: flight, logger: logger, readiness: readiness)),
+                    .init(service: DrainSignal(readiness: readiness)),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
@@ -129,12 +141,15 @@ public struct EmbeddedServer: Sendable {
 struct FlightService: Service {
     let server: FlightSQLServer
     let logger: Logger
+    let readiness: Readiness
 
     func run() async throws {
         let server = self.server
         let logger = self.logger
+        let readiness = self.readiness
         try await withGracefulShutdownHandler {
             try await server.run { port in
+                readiness.listening("flight")
                 logger.info("flight listening", metadata: [
                     "host": "\(server.host)", "port": "\(port)", "tls": "\(server.tls)",
                 ])
@@ -150,8 +165,10 @@ struct PostgresService: Service {
     let bound: BoundPostgresServer
     let logger: Logger
     let listening: Logger.Metadata
+    let readiness: Readiness
 
     func run() async throws {
+        readiness.listening("postgres")
         logger.info("postgres listening", metadata: listening)
         do {
             try await cancelWhenGracefulShutdown {
@@ -160,5 +177,16 @@ struct PostgresService: Service {
         } catch is CancellationError {
             // Graceful shutdown (SIGTERM/SIGINT) ends the accept loop this way: a clean stop.
         }
+    }
+}
+
+/// Turns readiness false as soon as a graceful shutdown begins (it is stopped first), so
+/// that a load balancer stops sending new clients while running queries drain.
+struct DrainSignal: Service {
+    let readiness: Readiness
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        readiness.draining()
     }
 }

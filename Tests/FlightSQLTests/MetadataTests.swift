@@ -18,7 +18,7 @@ final class MetadataTests: XCTestCase {
                                                parseThreadsPerUser: 2, maxStatementBytes: 1 << 20),
             logger: Logger(label: "test"))
         let scheduler = Scheduler(worker: worker, slots: 2, maxQueued: 10, logger: Logger(label: "test"))
-        let session = try await scheduler.openSession(user: "test")
+        let session = try await scheduler.openSession(user: "test", door: .postgres)
         for statement in ddl { try await session.run(statement) }
         return session
     }

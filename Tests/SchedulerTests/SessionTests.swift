@@ -15,7 +15,7 @@ final class SessionTests: XCTestCase {
     func testAResultHoldsItsSlotUntilItIsReadToTheEnd() async throws {
         let worker = FakeWorker(["SELECT v": .integers("v", [1, 2])])
         let s = scheduler(worker)
-        let session = try await s.openSession(user: "a")
+        let session = try await s.openSession(user: "a", door: .postgres)
         let statement = try await session.prepare("SELECT v")
         let result = try await session.execute(statement)
         XCTAssertEqual(s.admission.snapshot.running, 1)
@@ -30,7 +30,7 @@ final class SessionTests: XCTestCase {
     func testTransactionControlNeedsNoSlot() async throws {
         let worker = FakeWorker(["SELECT v": .integers("v", [1]), "COMMIT": .command(.transaction)])
         let s = scheduler(worker)
-        let session = try await s.openSession(user: "a")
+        let session = try await s.openSession(user: "a", door: .postgres)
         let query = try await session.execute(try await session.prepare("SELECT v"))
         // The only slot is taken by an unread result; COMMIT still runs.
         let commit = try await session.execute(try await session.prepare("COMMIT"))
@@ -47,7 +47,7 @@ final class SessionTests: XCTestCase {
     func testAnErrorInsideATransactionFailsItUntilItEnds() async throws {
         let worker = FakeWorker(["bad": .failing(DuckDBError(.binder, "Binder Error: x"))])
         let s = scheduler(worker)
-        let session = try await s.openSession(user: "a")
+        let session = try await s.openSession(user: "a", door: .postgres)
         do { _ = try await session.prepare("bad") } catch {}
         XCTAssertEqual(session.transactionStatus, .idle, "outside a block an error changes nothing")
         try await session.beginTransaction()
@@ -64,7 +64,7 @@ final class SessionTests: XCTestCase {
 
     func testStatementTimeoutInterruptsAndReportsItself() async throws {
         let worker = FakeWorker()
-        let session = try await scheduler(worker).openSession(user: "a")
+        let session = try await scheduler(worker).openSession(user: "a", door: .postgres)
         session.statementTimeout = .milliseconds(20)
         do {
             // A worker call that runs until it is interrupted, as DuckDB's do.
@@ -86,7 +86,7 @@ final class SessionTests: XCTestCase {
     func testClosingFreesTheWorkerSession() async throws {
         let worker = FakeWorker(["SELECT v": .integers("v", [1])])
         let s = scheduler(worker)
-        let session = try await s.openSession(user: "a")
+        let session = try await s.openSession(user: "a", door: .postgres)
         let statement = try await session.prepare("SELECT v")
         await session.close(statement)
         await session.close(statement)
@@ -100,7 +100,7 @@ final class SessionTests: XCTestCase {
 
     func testCancelKeysAreCheckedWholly() async throws {
         let s = scheduler(FakeWorker())
-        let session = try await s.openSession(user: "a")
+        let session = try await s.openSession(user: "a", door: .postgres)
         XCTAssertFalse(s.sessions.cancel(processID: session.processID, secretKey: session.secretKey &+ 1))
         XCTAssertFalse(s.sessions.cancel(processID: session.processID &+ 1, secretKey: session.secretKey))
         XCTAssertTrue(s.sessions.cancel(processID: session.processID, secretKey: session.secretKey))

@@ -26,8 +26,13 @@ extension FlightSQLService {
     func doGet(
         ticket request: Arrow_Flight_Protocol_Ticket,
         context: ServerContext,
-        write: @escaping @Sendable (IPCMessage) async throws -> Void
+        write send: @escaping @Sendable (IPCMessage) async throws -> Void
     ) async throws {
+        let observer = scheduler.observer
+        let write: @Sendable (IPCMessage) async throws -> Void = { message in
+            try await send(message)
+            observer?.sent(door: .flight, bytes: message.metadata.count + message.bodyLength)
+        }
         let id = Self.ticketID(request.ticket)
         guard let pending = tickets.takePending(id) else {
             throw RPCError(code: .notFound, message: "unknown or expired ticket (a ticket is good for one DoGet within \(tickets.ticketTTL))")

@@ -97,7 +97,7 @@ extension FlightSQLService {
             return PendingResult(schema: batch.schema, source: .batches([batch]), session: nil, ownsSession: false,
                                  ttl: tickets.ticketTTL)
         case .tables(let request) where request.includeSchema:
-            let session = try await scheduler.openSession(user: owner.user)
+            let session = try await scheduler.openSession(user: owner.user, door: .flight)
             defer { session.close() }
             let batch = try await Metadata.tablesWithSchemas(request, session: session)
             return PendingResult(schema: batch.schema, source: .batches([batch]), session: nil, ownsSession: false,
@@ -111,7 +111,7 @@ extension FlightSQLService {
     /// The caller's transaction's session, or a new one (which the caller then owns).
     func session(for transaction: String?, owner: LeaseOwner) async throws -> Session {
         if let transaction { return try leases.transactionSession(transaction, owner: owner) }
-        return try await scheduler.openSession(user: owner.user)
+        return try await scheduler.openSession(user: owner.user, door: .flight)
     }
 
     /// Prepares and starts `sql` in a session of its own, owned by the returned result, or

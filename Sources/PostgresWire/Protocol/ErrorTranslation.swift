@@ -4,7 +4,7 @@ import Scheduler
 /// Renders an error raised while serving a statement as the fields of an ErrorResponse:
 /// PostgreSQL's own errors as they are, everything else through `QueryError`, the error type
 /// both front doors share (Flight renders the same kinds as gRPC statuses).
-enum ErrorTranslation {
+public enum ErrorTranslation {
     static func fields(for error: any Error, sql: String?) -> ErrorFields {
         switch error {
         case let e as ErrorFields:
@@ -26,7 +26,7 @@ enum ErrorTranslation {
     }
 
     /// The SQLSTATE of each kind of error (for DuckDB's errors, by class and message).
-    static func sqlState(_ error: QueryError) -> String {
+    public static func sqlState(_ error: QueryError) -> String {
         switch error.kind {
         case .engine(let type): return SQLState.forDuckDB(type, message: error.message)
         case .queueFull: return SQLState.insufficientResources

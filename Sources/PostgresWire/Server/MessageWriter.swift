@@ -12,11 +12,14 @@ final class MessageWriter {
     var buffer: ByteBuffer
     /// Collected bytes beyond which the buffer is written without waiting for a Flush.
     let flushThreshold: Int
+    /// Told the size of each write (the bytes-sent metric).
+    let onWrite: (@Sendable (Int) -> Void)?
 
-    init(outbound: Outbound, allocator: ByteBufferAllocator, flushThreshold: Int) {
+    init(outbound: Outbound, allocator: ByteBufferAllocator, flushThreshold: Int, onWrite: (@Sendable (Int) -> Void)? = nil) {
         self.outbound = outbound
         self.allocator = allocator
         self.flushThreshold = flushThreshold
+        self.onWrite = onWrite
         buffer = allocator.buffer(capacity: 4096)
     }
 
@@ -29,6 +32,7 @@ final class MessageWriter {
         let full = buffer
         buffer = allocator.buffer(capacity: 4096)
         try await outbound.write(full)
+        onWrite?(full.readableBytes)
     }
 
     /// Writes when enough has collected; called between rows.

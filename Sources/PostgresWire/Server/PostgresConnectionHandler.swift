@@ -46,7 +46,10 @@ final class PostgresConnectionHandler {
     }
 
     func run(inbound stream: Inbound, outbound: Outbound) async {
-        let writer = MessageWriter(outbound: outbound, allocator: channel.allocator, flushThreshold: context.flushThreshold)
+        var onWrite: (@Sendable (Int) -> Void)?
+        if let observer = context.scheduler.observer { onWrite = { observer.sent(door: .postgres, bytes: $0) } }
+        let writer = MessageWriter(
+            outbound: outbound, allocator: channel.allocator, flushThreshold: context.flushThreshold, onWrite: onWrite)
         // A client that has not authenticated within the timeout is disconnected: until then
         // it holds buffers and a place among the connections without being anyone.
         let channel = self.channel
@@ -142,7 +145,7 @@ final class PostgresConnectionHandler {
         logger[metadataKey: "user"] = "\(user)"
         let session: Session
         do {
-            session = try await context.scheduler.openSession(user: user, setup: compatibility.sessionSetup)
+            session = try await context.scheduler.openSession(user: user, setup: compatibility.sessionSetup, door: .postgres)
         } catch {
             return .sessionFailed(ErrorFields(severity: "FATAL", sqlState: SQLState.tooManyConnections, message: "could not open a session: \(error)"))
         }
