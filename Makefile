@@ -7,7 +7,7 @@ CONFIG ?= debug
 BUILD_FLAGS := -c $(CONFIG)
 BIN = $(shell $(SWIFT) build $(BUILD_FLAGS) --show-bin-path)/tavana
 
-.PHONY: deps duckdb python build serve test test-swift test-clients bench fuzz fuzz-smoke clean
+.PHONY: deps duckdb python build serve test test-swift test-clients bench fuzz fuzz-smoke fuzz-campaign clean
 
 deps: duckdb python
 
@@ -42,6 +42,10 @@ fuzz: duckdb
 
 fuzz-smoke: duckdb
 	@scripts/fuzz.sh --smoke
+
+# The long campaign: 10 million executions per target, resumable (docs/reliability.md).
+fuzz-campaign: duckdb
+	@scripts/fuzz-campaign.sh $(ARGS)
 
 clean:
 	rm -rf .build .build-fuzz
