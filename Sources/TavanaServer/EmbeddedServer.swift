@@ -104,7 +104,8 @@ public struct EmbeddedServer: Sendable {
             configuration: .init(
                 services: [
                     .init(service: http),
-                    .init(service: PostgresService(bound: bound, logger: logger, listening: listening, readiness: readiness)),
+                    .init(service: PostgresService(bound: bound, logger: logger, listening: listening, readiness: readiness,
+                                                   grace: .seconds(config.postgres.shutdownGracePeriod))),
                     .init(service: FlightService(server: flight, logger: logger, readiness: readiness)),
                     .init(service: DrainSignal(readiness: readiness)),
                 ],
@@ -166,16 +167,18 @@ struct PostgresService: Service {
     let logger: Logger
     let listening: Logger.Metadata
     let readiness: Readiness
+    /// How long running statements may take to finish once a shutdown begins.
+    let grace: Duration
 
     func run() async throws {
         readiness.listening("postgres")
         logger.info("postgres listening", metadata: listening)
-        do {
-            try await cancelWhenGracefulShutdown {
-                try await bound.serve()
-            }
-        } catch is CancellationError {
-            // Graceful shutdown (SIGTERM/SIGINT) ends the accept loop this way: a clean stop.
+        let bound = self.bound, grace = self.grace, logger = self.logger
+        try await withGracefulShutdownHandler {
+            try await bound.serve()
+        } onGracefulShutdown: {
+            logger.info("postgres draining", metadata: ["grace": "\(grace)"])
+            bound.beginGracefulShutdown(grace: grace)
         }
     }
 }

@@ -27,6 +27,9 @@ public struct ServerConfiguration: Sendable, Equatable {
         public var maxConnections = 1000
         /// Seconds from connecting to being authenticated (authentication_timeout).
         public var authenticationTimeout = 60
+        /// Seconds running statements get to finish after SIGTERM before their connections
+        /// are closed (under Kubernetes' default 30 s termination grace period).
+        public var shutdownGracePeriod = 25
         /// Bytes of results collected before they are written without waiting for a Flush.
         public var flushThreshold = 256 << 10
     }
@@ -179,6 +182,7 @@ public struct ServerConfiguration: Sendable, Equatable {
         if let v = try ranged("maxQueuedPerUser", layer.maxQueuedPerUser, 0...10_000_000) { admission.maxQueuedPerUser = v }
         if let v = try ranged("maxRunningPerUser", layer.maxRunningPerUser, 1...4096) { admission.maxRunningPerUser = v }
         if let v = try ranged("maxQueueWait", layer.maxQueueWait, 0...86_400) { admission.maxQueueWait = v }
+        if let v = try ranged("shutdownGracePeriod", layer.shutdownGracePeriod, 0...86_400) { postgres.shutdownGracePeriod = v }
         if let v = layer.authMethod {
             guard let m = AuthenticationMethod(rawValue: v.lowercased()) else {
                 throw ConfigurationError.invalid("authMethod must be one of \(AuthenticationMethod.allCases.map(\.rawValue).joined(separator: ", ")), got \(v)")

@@ -18,6 +18,7 @@ public struct SettingsLayer: Sendable, Equatable, Codable {
     public var extensions: [String]?
     public var maxQueued: Int?
     public var cgroupRoot: String?
+    public var shutdownGracePeriod: Int?
     public var memoryReserve: Int?
     public var maxQueuedPerUser: Int?
     public var maxRunningPerUser: Int?
@@ -49,7 +50,7 @@ public struct SettingsLayer: Sendable, Equatable, Codable {
         case flightPreparedIdleLifetime, maxMessageSize, maxStatementBytes, maxConnections, authenticationTimeout
         case flushThreshold, parseThreads, parseThreadsPerUser, executionThreads, spoolDirectory, authMethod, users
         case scramSaltKey, tlsCertificate, tlsKey, logLevel, maxQueuedPerUser, maxRunningPerUser, maxQueueWait
-        case cgroupRoot, memoryReserve
+        case cgroupRoot, memoryReserve, shutdownGracePeriod
     }
 
     /// The environment variable of each key.
@@ -70,6 +71,7 @@ public struct SettingsLayer: Sendable, Equatable, Codable {
         "TAVANA_SCRAM_SALT_KEY": .scramSaltKey, "TAVANA_MAX_QUEUED_PER_USER": .maxQueuedPerUser,
         "TAVANA_MAX_RUNNING_PER_USER": .maxRunningPerUser, "TAVANA_MAX_QUEUE_WAIT": .maxQueueWait,
         "TAVANA_CGROUP_ROOT": .cgroupRoot, "TAVANA_MEMORY_RESERVE": .memoryReserve,
+        "TAVANA_SHUTDOWN_GRACE_PERIOD": .shutdownGracePeriod,
     ]
 
     public init(from decoder: any Decoder) throws {
@@ -151,6 +153,7 @@ public struct SettingsLayer: Sendable, Equatable, Codable {
         case .maxRunningPerUser: maxRunningPerUser = try int()
         case .maxQueueWait: maxQueueWait = try int()
         case .cgroupRoot: cgroupRoot = text
+        case .shutdownGracePeriod: shutdownGracePeriod = try int()
         case .memoryReserve: memoryReserve = try int()
         case .flightTokenLifetime: flightTokenLifetime = try int()
         case .flightTicketLifetime: flightTicketLifetime = try int()

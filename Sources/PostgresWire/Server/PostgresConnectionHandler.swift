@@ -60,9 +60,23 @@ final class PostgresConnectionHandler {
             logger.info("closing connection: authentication timeout", metadata: ["timeout": "\(timeout)"])
             channel.close(promise: nil)
         }
+        let drain = context.drain
+        let drainID = drain.register(channel)
+        defer { drain.unregister(drainID) }
+        var drained = drain.isDraining
         do {
-            for try await message in stream {
-                guard try await perform(machine.handle(.message(message)), writer) else { break }
+            if !drained {
+                for try await message in stream {
+                    _ = drain.setIdle(drainID, false)
+                    guard try await perform(machine.handle(.message(message)), writer) else { break }
+                    // Between statements (ReadyForQuery sent): a drain ends the connection
+                    // here; otherwise it waits for the client, and a drain that begins
+                    // meanwhile stops its reading.
+                    if machine.state == .idle, drain.setIdle(drainID, true) {
+                        drained = true
+                        break
+                    }
+                }
             }
         } catch let violation as ProtocolViolation {
             // The decoder could not make a message of the bytes: PostgreSQL answers FATAL and closes.
@@ -71,6 +85,14 @@ final class PostgresConnectionHandler {
             try? await writer.flush()
         } catch {
             logger.debug("connection ended", metadata: ["error": "\(error)"])
+        }
+        // Ended by a drain (here, or by the drain closing its input while it waited): the
+        // client is told why, as PostgreSQL tells it.
+        if drained || drain.isDraining, channel.isActive {
+            logger.info("closing connection: server shutting down")
+            writer.send(.error(ErrorFields(
+                severity: "FATAL", sqlState: SQLState.adminShutdown, message: "terminating connection due to administrator command")))
+            try? await writer.flush()
         }
         authenticationDeadline?.cancel()
         await finish()

@@ -46,7 +46,20 @@ public struct BoundPostgresServer: Sendable {
 
     public var port: Int? { server.channel.localAddress?.port }
 
-    /// Accepts connections until the surrounding task is cancelled.
+    /// Stops accepting connections and drains the open ones (`ConnectionDrain`): `serve`
+    /// returns once the last has ended, or `grace` after this call, when the rest are closed.
+    public func beginGracefulShutdown(grace: Duration) {
+        server.channel.close(promise: nil)
+        let drain = context.drain
+        drain.begin()
+        Task {
+            try await Task.sleep(for: grace)
+            if drain.open > 0 { drain.closeAll() }
+        }
+    }
+
+    /// Accepts connections until the surrounding task is cancelled or a graceful shutdown
+    /// has drained them.
     public func serve() async throws {
         let context = self.context
         try await withTaskCancellationHandler {

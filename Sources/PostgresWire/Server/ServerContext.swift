@@ -18,6 +18,8 @@ public struct PostgresServerContext: Sendable {
     /// authentication_timeout); a connection that dawdles is closed.
     public var authenticationTimeout: Duration
     let sessions: ConnectionCounter
+    /// The graceful shutdown of every connection of this server.
+    let drain: ConnectionDrain
     /// Bytes of results collected before they are written without waiting for a Flush.
     public var flushThreshold: Int
 
@@ -34,6 +36,7 @@ public struct PostgresServerContext: Sendable {
         self.maxConnections = maxConnections
         self.authenticationTimeout = authenticationTimeout
         self.sessions = ConnectionCounter()
+        self.drain = ConnectionDrain()
         self.logger = logger
     }
 }

@@ -1,0 +1,77 @@
+"""SIGTERM drains the PostgreSQL door as PostgreSQL's fast shutdown looks to clients: no new
+connections, idle sessions end at once with 57P01 (admin_shutdown), a running statement
+finishes and returns its rows before its session ends, and what still runs after
+shutdownGracePeriod is cut off so the process exits in time."""
+import signal
+import socket
+import threading
+import time
+
+import psycopg
+import pytest
+
+from tavana_server import running_server
+
+pytestmark = pytest.mark.timeout(60)
+
+LONG_SQL = "SELECT count(*) FROM range(10000000000) t(x) WHERE x % 7 = 3"
+
+
+def test_running_statements_finish_and_idle_sessions_end_with_57p01(tavana_bin):
+    with running_server(tavana_bin, name="drain") as s:
+        idle = s.connect()
+        in_transaction = s.connect(autocommit=False)
+        in_transaction.execute("CREATE TEMP TABLE t AS SELECT 1 AS v")
+        busy = s.connect()
+        out = {}
+
+        def run():
+            try:
+                out["rows"] = busy.execute("SELECT pg_sleep(2), 'finished'").fetchone()
+            except psycopg.Error as e:
+                out["error"] = e
+
+        t = threading.Thread(target=run, daemon=True)
+        t.start()
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        s.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        with pytest.raises(psycopg.errors.AdminShutdown):
+            idle.execute("SELECT 1")
+        with pytest.raises(psycopg.OperationalError):
+            in_transaction.execute("SELECT v FROM t")
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection((s.host, s.port), timeout=2)
+        t.join(15)
+        assert out.get("rows") == (None, "finished"), out
+        with pytest.raises(psycopg.OperationalError):
+            busy.execute("SELECT 1")
+        assert s.proc.wait(15) == 0
+        assert time.monotonic() - t0 < 10
+        for c in (idle, in_transaction, busy):
+            c.close()
+
+
+def test_statements_still_running_after_the_grace_period_are_cut_off(tavana_bin):
+    with running_server(tavana_bin, config={"shutdownGracePeriod": 1}, name="draingrace") as s:
+        busy = s.connect()
+        out = {}
+
+        def run():
+            try:
+                out["rows"] = busy.execute(LONG_SQL).fetchone()
+            except psycopg.Error as e:
+                out["error"] = e
+
+        t = threading.Thread(target=run, daemon=True)
+        t.start()
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        s.proc.send_signal(signal.SIGTERM)
+        t.join(20)
+        assert isinstance(out.get("error"), psycopg.OperationalError), out
+        assert s.proc.wait(20) == 0
+        assert 0.9 <= time.monotonic() - t0 < 15
+        assert "postgres draining" in s.log()
+        busy.close()
