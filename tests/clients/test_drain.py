@@ -1,5 +1,5 @@
-"""SIGTERM drains the PostgreSQL door as PostgreSQL's fast shutdown looks to clients: no new
-connections, idle sessions end at once with 57P01 (admin_shutdown), a running statement
+"""SIGTERM drains both front doors. Flight: a stream in progress is read to its end.
+PostgreSQL, as PostgreSQL's fast shutdown looks to clients: no new connections, idle sessions end at once with 57P01 (admin_shutdown), a running statement
 finishes and returns its rows before its session ends, and what still runs after
 shutdownGracePeriod is cut off so the process exits in time."""
 import signal
@@ -75,3 +75,21 @@ def test_statements_still_running_after_the_grace_period_are_cut_off(tavana_bin)
         assert 0.9 <= time.monotonic() - t0 < 15
         assert "postgres draining" in s.log()
         busy.close()
+
+
+def test_a_flight_stream_in_progress_is_read_to_its_end(tavana_bin):
+    import pyarrow.flight as flight
+    from test_flight_sql import flight_port
+    with running_server(tavana_bin, name="draindoget") as s:
+        client = flight.connect(f"grpc://{s.host}:{flight_port(s)}")
+        info = client.get_flight_info(flight.FlightDescriptor.for_command(b"SELECT * FROM range(3000000)"))
+        reader = client.do_get(info.endpoints[0].ticket)
+        rows = reader.read_chunk().data.num_rows
+        s.proc.send_signal(signal.SIGTERM)
+        while True:
+            try:
+                rows += reader.read_chunk().data.num_rows
+            except StopIteration:
+                break
+        assert rows == 3000000
+        assert s.proc.wait(30) == 0
