@@ -67,6 +67,10 @@ enum Metadata {
     static func rows(_ session: Session, _ sql: String, _ params: [DuckDBValue] = []) async throws -> [[String?]] {
         var out: [[String?]] = []
         for batch in try await session.collect(sql, parameters: params) {
+            // Text columns only: reading another type as text would misread its buffers.
+            guard batch.columns.allSatisfy({ $0.type == .utf8 || $0.type == .largeUtf8 }) else {
+                throw QueryError(.invalidInput, "internal: a metadata query returned a column that is not text")
+            }
             for r in 0..<batch.length {
                 out.append(batch.columns.map { $0.isNull(r) ? nil : $0.string(r) })
             }
@@ -214,7 +218,59 @@ enum Metadata {
     }
 
 
-    /// GetTables with `include_schema`: each table's Arrow schema as an IPC message.
+    /// Flight SQL's column metadata keys (FlightSql.proto, "ColumnMetadata"), which clients
+    /// read for the SQL type of a column (SQLAlchemy reflection through ADBC, JDBC's
+    /// ResultSetMetaData) where the Arrow type alone says too little.
+    enum ColumnKey {
+        static let catalog = "ARROW:FLIGHT:SQL:CATALOG_NAME"
+        static let schema = "ARROW:FLIGHT:SQL:SCHEMA_NAME"
+        static let table = "ARROW:FLIGHT:SQL:TABLE_NAME"
+        static let typeName = "ARROW:FLIGHT:SQL:TYPE_NAME"
+        static let precision = "ARROW:FLIGHT:SQL:PRECISION"
+        static let scale = "ARROW:FLIGHT:SQL:SCALE"
+        static let autoIncrement = "ARROW:FLIGHT:SQL:IS_AUTO_INCREMENT"
+        static let caseSensitive = "ARROW:FLIGHT:SQL:IS_CASE_SENSITIVE"
+        static let readOnly = "ARROW:FLIGHT:SQL:IS_READ_ONLY"
+        static let searchable = "ARROW:FLIGHT:SQL:IS_SEARCHABLE"
+    }
+
+    /// The table's columns as the catalog describes them: each field gets the column
+    /// metadata keys and the column's nullability. Fields and columns pair by position
+    /// (`SELECT *` keeps the table's order).
+    static func describeColumns(
+        _ schema: Schema, catalog: String?, schema db: String?, table: String?, session: Session
+    ) async throws -> Schema {
+        let sql = """
+            SELECT column_name, data_type, is_nullable, numeric_precision::VARCHAR, numeric_scale::VARCHAR,
+                   character_maximum_length::VARCHAR
+            FROM information_schema.columns
+            WHERE table_catalog = ? AND table_schema = ? AND table_name = ?
+            ORDER BY ordinal_position
+            """
+        let columns = try await rows(session, sql, [catalog, db, table].map { $0.map(DuckDBValue.varchar) ?? .null })
+        guard columns.count == schema.fields.count else { return schema }
+        var out = schema
+        for (i, column) in columns.enumerated() where column[0] == out.fields[i].name {
+            let typeName = column[1] ?? ""
+            var keys = [
+                KeyValue(ColumnKey.catalog, catalog ?? ""), KeyValue(ColumnKey.schema, db ?? ""),
+                KeyValue(ColumnKey.table, table ?? ""), KeyValue(ColumnKey.typeName, typeName),
+            ]
+            if let precision = column[3] ?? column[5] { keys.append(KeyValue(ColumnKey.precision, precision)) }
+            if let scale = column[4] { keys.append(KeyValue(ColumnKey.scale, scale)) }
+            let text = typeName.hasPrefix("VARCHAR") || typeName.hasPrefix("TEXT")
+            keys += [
+                KeyValue(ColumnKey.autoIncrement, "0"), KeyValue(ColumnKey.caseSensitive, text ? "1" : "0"),
+                KeyValue(ColumnKey.readOnly, "0"), KeyValue(ColumnKey.searchable, "1"),
+            ]
+            out.fields[i].metadata = keys
+            out.fields[i].nullable = column[2] != "NO"
+        }
+        return out
+    }
+
+    /// GetTables with `include_schema`: each table's Arrow schema as an IPC message, its
+    /// fields carrying the column metadata keys.
     static func tablesWithSchemas(_ c: Arrow_Flight_Protocol_Sql_CommandGetTables, session: Session) async throws -> RecordBatch {
         let (sql, params) = tablesQuery(c)
         let ordered = "SELECT * FROM (\(sql)) ORDER BY 4, 1, 2, 3"
@@ -222,7 +278,8 @@ enum Metadata {
         var schemas: [[UInt8]?] = []
         for row in rows {
             let name = [row[0], row[1], row[2]].compactMap { $0 }.map(SQLText.identifier).joined(separator: ".")
-            let schema = try await session.resultSchema("SELECT * FROM \(name) LIMIT 0")
+            var schema = try await session.resultSchema("SELECT * FROM \(name) LIMIT 0")
+            schema = try await describeColumns(schema, catalog: row[0], schema: row[1], table: row[2], session: session)
             schemas.append(IPCStreamWriter(schema: schema).schemaMessage().encapsulated())
         }
         let schema = Schema([

@@ -98,6 +98,26 @@ final class MetadataTests: XCTestCase {
         XCTAssertEqual((0..<6).map { back.columns[1].value($0, as: Int32.self) }, [-5, -5, 4, 12, 93, 93])
     }
 
+    func testTableColumnsGetFlightSQLColumnMetadata() async throws {
+        let session = try await connection(["CREATE TABLE t (id INTEGER NOT NULL, amount DECIMAL(12, 3), note VARCHAR)"])
+        let schema = try await session.resultSchema("SELECT * FROM t LIMIT 0")
+        let described = try await Metadata.describeColumns(schema, catalog: "memory", schema: "main", table: "t", session: session)
+        func keys(_ i: Int) -> [String: String] {
+            Dictionary(uniqueKeysWithValues: described.fields[i].metadata.map { ($0.key, $0.value) })
+        }
+        XCTAssertEqual(keys(0)["ARROW:FLIGHT:SQL:TYPE_NAME"], "INTEGER")
+        XCTAssertEqual(keys(0)["ARROW:FLIGHT:SQL:TABLE_NAME"], "t")
+        XCTAssertFalse(described.fields[0].nullable)
+        XCTAssertEqual(keys(1)["ARROW:FLIGHT:SQL:TYPE_NAME"], "DECIMAL(12,3)")
+        XCTAssertEqual([keys(1)["ARROW:FLIGHT:SQL:PRECISION"], keys(1)["ARROW:FLIGHT:SQL:SCALE"]], ["12", "3"])
+        XCTAssertEqual(keys(2)["ARROW:FLIGHT:SQL:IS_CASE_SENSITIVE"], "1")
+        XCTAssertTrue(described.fields[2].nullable)
+        // A table the catalog does not know leaves the schema as it was.
+        let unknown = try await Metadata.describeColumns(schema, catalog: "memory", schema: "main", table: "nope", session: session)
+        XCTAssertEqual(unknown, schema)
+        session.close()
+    }
+
     // MARK: - SqlInfo
 
     func vocabulary() -> EngineVocabulary {

@@ -382,3 +382,35 @@ def test_adbc_get_info(server):
     assert info["vendor_version"].startswith("Tavana ") and "DuckDB v" in info["vendor_version"]
     assert info["vendor_arrow_version"] == "1.5.0"
     assert info["driver_name"] == "ADBC Flight SQL Driver - Go"
+
+
+def test_table_schemas_carry_flight_sql_column_metadata_for_sqlalchemy_reflection(tavana_bin):
+    """GetTables with include_schema gives each field Flight SQL's column metadata (type
+    name, precision, scale, ...) and the column's nullability, so that SQLAlchemy reflection
+    through ADBC (sqlalchemy-adbc) sees typed columns instead of NullType."""
+    import sqlalchemy as sa
+
+    with running_server(tavana_bin, name="flightcolumns") as s:
+        port = flight_port(s)
+        with adbc_driver_flightsql.dbapi.connect(f"grpc://{s.host}:{port}", autocommit=True) as conn, conn.cursor() as cur:
+            cur.execute("CREATE TABLE typed (id INTEGER NOT NULL, name VARCHAR, price DECIMAL(10, 2), "
+                        "happened TIMESTAMP, ok BOOLEAN, n BIGINT)")
+        client = flight.connect(f"grpc://{s.host}:{port}")
+        # include_schema (field 5) = true, table_name_filter_pattern (field 3) = "typed"
+        _, tables = fetch(client, command("CommandGetTables", strings={3: "typed"}, ints={5: 1}))
+        schema = pa.ipc.read_schema(pa.py_buffer(tables.column("table_schema")[0].as_py()))
+        meta = {f.name: {k.decode(): v.decode() for k, v in (f.metadata or {}).items()} for f in schema}
+        assert meta["price"]["ARROW:FLIGHT:SQL:TYPE_NAME"] == "DECIMAL(10,2)"
+        assert (meta["price"]["ARROW:FLIGHT:SQL:PRECISION"], meta["price"]["ARROW:FLIGHT:SQL:SCALE"]) == ("10", "2")
+        assert meta["id"]["ARROW:FLIGHT:SQL:TABLE_NAME"] == "typed"
+        assert meta["name"]["ARROW:FLIGHT:SQL:IS_CASE_SENSITIVE"] == "1"
+        assert not schema.field("id").nullable and schema.field("name").nullable
+
+        engine = sa.create_engine(f"adbc+flightsql://{s.host}:{port}?tls=false")
+        columns = {c["name"]: c for c in sa.inspect(engine).get_columns("typed")}
+        engine.dispose()
+        kinds = {name: type(c["type"]) for name, c in columns.items()}
+        assert kinds == {"id": sa.Integer, "name": sa.String, "price": sa.Numeric, "happened": sa.DateTime,
+                         "ok": sa.Boolean, "n": sa.BigInteger}, kinds
+        # Nullability stays at SQL's default there: ADBC's Flight SQL driver fills neither
+        # xdbc_nullable nor xdbc_is_nullable from the schema (the field above says NOT NULL).
