@@ -37,11 +37,25 @@ public final class Readiness: Sendable {
 /// `/metrics` (Prometheus text format), served by Hummingbird on the servers' event loops.
 public struct HTTPEndpoint: Service {
     let application: Application<RouterResponder<BasicRequestContext>>
+    let host: String
+    let port: Int
+
+    /// The port could not be served (most often: another process has it).
+    public struct ListenError: Error, CustomStringConvertible {
+        public let host: String
+        public let port: Int
+        public let underlying: any Error
+        public var description: String {
+            "cannot serve HTTP (health and metrics) on \(host):\(port): \(underlying); choose another with --http-port / TAVANA_HTTP_PORT (0 picks a free one)"
+        }
+    }
 
     public init(
         host: String, port: Int, metrics: TavanaMetrics, scheduler: Scheduler, readiness: Readiness,
         eventLoopGroup: any EventLoopGroup, logger: Logger, onListening: @escaping @Sendable (Int) -> Void
     ) {
+        self.host = host
+        self.port = port
         let router = Router()
         router.get("/healthz") { _, _ in "ok\n" }
         router.get("/readyz") { _, _ -> Response in
@@ -66,6 +80,10 @@ public struct HTTPEndpoint: Service {
     }
 
     public func run() async throws {
-        try await application.run()
+        do {
+            try await application.run()
+        } catch let error as IOError {
+            throw ListenError(host: host, port: port, underlying: error)
+        }
     }
 }

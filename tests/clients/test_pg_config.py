@@ -129,3 +129,17 @@ def test_duckdb_is_sized_from_the_containers_cgroup(tavana_bin, tmp_path):
             s.connect() as c:
         # 4 GiB - 3 GiB would leave 1 GiB; half the container (2 GiB) is the floor.
         assert c.execute("SELECT current_setting('memory_limit')").fetchone() == ("2.0 GiB",)
+
+
+def test_an_http_port_in_use_stops_start_up_with_a_clear_error(tavana_bin, tmp_path):
+    with socket.socket() as taken:
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TAVANA_")}
+        done = subprocess.run([tavana_bin, "serve", "--pg-port", "0", "--flight-port", "0", "--http-port", str(port)],
+                              capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert f"cannot serve HTTP (health and metrics) on 127.0.0.1:{port}" in done.stderr
+    assert "--http-port" in done.stderr
