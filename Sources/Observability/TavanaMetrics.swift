@@ -21,8 +21,8 @@ public final class TavanaMetrics: SchedulerObserver {
     let queueDepth: Gauge
     let queueOldestWait: Gauge
     let queueWait: DurationHistogram
-    let queueRejected: Gauge
-    let queueTimedOut: Gauge
+    let queueRejected: Counter
+    let queueTimedOut: Counter
     let running: Gauge
     let slots: Gauge
     let slotsUsed: Gauge
@@ -44,8 +44,10 @@ public final class TavanaMetrics: SchedulerObserver {
         queueWait = registry.makeDurationHistogram(
             descriptor: Self.name("queue_wait_seconds", "Time queries waited for a slot."), labels: [],
             buckets: Self.durationBuckets)
-        queueRejected = gauge("queue_rejected", "Queries refused since start because the queue was full.")
-        queueTimedOut = gauge("queue_timed_out", "Queries that gave up since start after the maximum queue wait.")
+        queueRejected = registry.makeCounter(
+            descriptor: Self.counter("queue_rejected", "Queries refused because the queue was full."), labels: [])
+        queueTimedOut = registry.makeCounter(
+            descriptor: Self.counter("queue_timeouts", "Queries that gave up after the maximum queue wait."), labels: [])
         running = gauge("queries_running", "Queries holding a slot now.")
         slots = gauge("worker_slots", "Query slots of all workers.")
         slotsUsed = gauge("worker_slots_used", "Query slots in use.")
@@ -94,6 +96,10 @@ public final class TavanaMetrics: SchedulerObserver {
         queueWait.record(waited)
     }
 
+    public func notAdmitted(timedOut: Bool) {
+        (timedOut ? queueTimedOut : queueRejected).increment()
+    }
+
     public func statementEnded(door: FrontDoor, error: QueryError?, duration: Duration, rows: Int) {
         // Created on first use per outcome; the registry hands back the same counter after.
         registry.makeCounter(descriptor: Self.counter("queries", "Statements that ended, by front door and SQLSTATE class."),
@@ -113,8 +119,6 @@ public final class TavanaMetrics: SchedulerObserver {
         let s = scheduler.admission.snapshot
         queueDepth.set(Double(s.queued))
         queueOldestWait.set(s.oldestWaitSeconds)
-        queueRejected.set(Double(s.rejectedTotal))
-        queueTimedOut.set(Double(s.timedOutTotal))
         running.set(Double(s.running))
         slots.set(Double(s.slots))
         slotsUsed.set(Double(s.running))

@@ -35,6 +35,8 @@ public final class AdmissionController: Sendable {
     public let limits: AdmissionQueue.Limits
     /// Told each wait that ended in a slot (the queue-wait histogram).
     let onAdmitted: (@Sendable (Duration) -> Void)?
+    /// Told each query that got none (true: it waited the maximum wait).
+    let onNotAdmitted: (@Sendable (Bool) -> Void)?
     public var slots: Int { limits.slots }
     public var maxQueued: Int { limits.queued }
 
@@ -50,9 +52,13 @@ public final class AdmissionController: Sendable {
 
     private let state: Mutex<State>
 
-    public init(limits: AdmissionQueue.Limits, onAdmitted: (@Sendable (Duration) -> Void)? = nil) {
+    public init(
+        limits: AdmissionQueue.Limits, onAdmitted: (@Sendable (Duration) -> Void)? = nil,
+        onNotAdmitted: (@Sendable (Bool) -> Void)? = nil
+    ) {
         self.limits = limits
         self.onAdmitted = onAdmitted
+        self.onNotAdmitted = onNotAdmitted
         self.state = Mutex(State(queue: AdmissionQueue(limits: limits)))
     }
 
@@ -87,7 +93,9 @@ public final class AdmissionController: Sendable {
             }
             switch outcome {
             case .admitted: continuation.resume()
-            case .refused(let error): continuation.resume(throwing: error)
+            case .refused(let error):
+                onNotAdmitted?(false)
+                continuation.resume(throwing: error)
             case .cancelled: continuation.resume(throwing: AdmissionError.cancelled)
             case .queued:
                 ticket.attach(self)
@@ -137,7 +145,10 @@ public final class AdmissionController: Sendable {
                 return s.waiting.removeValue(forKey: waiter.id)
             }
         }
-        for w in expired { w.continuation.resume(throwing: AdmissionError.waitedTooLong(limit: maxWait)) }
+        for w in expired {
+            onNotAdmitted?(true)
+            w.continuation.resume(throwing: AdmissionError.waitedTooLong(limit: maxWait))
+        }
     }
 
     public var snapshot: Snapshot {

@@ -27,8 +27,12 @@ public final class Scheduler: Sendable {
         self.worker = worker
         self.observer = observer
         var onAdmitted: (@Sendable (Duration) -> Void)?
-        if let observer { onAdmitted = { observer.admitted(waited: $0) } }
-        self.admission = AdmissionController(limits: limits, onAdmitted: onAdmitted)
+        var onNotAdmitted: (@Sendable (Bool) -> Void)?
+        if let observer {
+            onAdmitted = { observer.admitted(waited: $0) }
+            onNotAdmitted = { observer.notAdmitted(timedOut: $0) }
+        }
+        self.admission = AdmissionController(limits: limits, onAdmitted: onAdmitted, onNotAdmitted: onNotAdmitted)
         self.sessions = SessionRegistry()
         self.logger = logger
     }

@@ -9,6 +9,8 @@ public enum FrontDoor: String, Sendable, CaseIterable {
 public protocol SchedulerObserver: Sendable {
     /// A query got a slot after waiting this long (zero when one was free).
     func admitted(waited: Duration)
+    /// A query got no slot: refused (queue full) or gave up after the maximum wait.
+    func notAdmitted(timedOut: Bool)
     /// A statement ended: `error` nil when it succeeded; `rows` it produced.
     func statementEnded(door: FrontDoor, error: QueryError?, duration: Duration, rows: Int)
     /// A front door wrote these bytes of results and protocol to a client.

@@ -36,6 +36,22 @@ final class MetricsTests: XCTestCase {
         session.close()
     }
 
+    func testRefusalsAndTimeoutsAreCounted() async throws {
+        let metrics = TavanaMetrics()
+        let scheduler = Scheduler(
+            worker: FakeWorker(), admission: .init(slots: 1, queued: 1, maxWait: .milliseconds(100)), observer: metrics,
+            logger: Logger(label: "t"))
+        let held = try await scheduler.admission.acquire(AdmissionTicket(user: "a"))
+        let waiter = Task { try await scheduler.admission.acquire(AdmissionTicket(user: "b")) }
+        while scheduler.admission.snapshot.queued == 0 { await Task.yield() }
+        do { _ = try await scheduler.admission.acquire(AdmissionTicket(user: "c")); XCTFail("the queue is full") } catch {}
+        do { _ = try await waiter.value; XCTFail("expected the wait to end") } catch {}
+        held.release()
+        let text = String(decoding: metrics.exposition(scheduler: scheduler, workers: (healthy: 1, unhealthy: 0)), as: UTF8.self)
+        XCTAssertEqual(value(text, "tavana_queue_rejected_total"), 1, text)
+        XCTAssertEqual(value(text, "tavana_queue_timeouts_total"), 1, text)
+    }
+
     func testOutcomeIsTheSQLStateClass() {
         XCTAssertEqual(TavanaMetrics.outcome(nil), "00")
         XCTAssertEqual(TavanaMetrics.outcome(QueryError(.queueTimeout, "m")), "53")
