@@ -41,7 +41,7 @@ public final class FlightSQLServer: Sendable {
         self.tls = tls != nil
         self.logger = logger
         self.service = FlightSQLService(
-            scheduler: scheduler, tickets: TicketRegistry(ticketTTL: ticketLifetime),
+            scheduler: scheduler, tickets: TicketRegistry(ticketTTL: ticketLifetime), polls: PollRegistry(lifetime: ticketLifetime),
             leases: SessionLeases(scheduler: scheduler, statementIdleLifetime: preparedStatementIdleLifetime),
             serverVersion: serverVersion, logger: logger)
         var config = HTTP2ServerTransport.Custom<FlightListenerFactory>.Config.defaults
@@ -78,11 +78,13 @@ public final class FlightSQLServer: Sendable {
                 while !Task.isCancelled {
                     try? await Task.sleep(for: .seconds(5))
                     self.service.tickets.expire()
+                    self.service.polls.expire()
                     self.service.leases.expire()
                 }
             }
             defer {
                 self.service.tickets.closeAll()
+                self.service.polls.cancelAll()
                 self.service.leases.closeAll()
             }
             // The server ends first (graceful shutdown); then stop the janitor.

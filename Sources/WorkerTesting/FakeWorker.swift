@@ -16,6 +16,9 @@ public final class FakeWorker: WorkerService {
         public var prepareError: DuckDBError?
         /// Thrown by execute.
         public var executeError: DuckDBError?
+        /// How long execute takes before its first rows (a slow query); cancelling the
+        /// task that waits for it ends the wait.
+        public var executeDelay: Duration?
 
         public init(description: StatementDescription, batches: [RecordBatch] = [], rowsChanged: Int? = nil,
                     prepareError: DuckDBError? = nil, executeError: DuckDBError? = nil) {
@@ -148,6 +151,7 @@ public final class FakeSession: WorkerSession {
         }
         worker.record(.execute(sql, parameters: parameters))
         if let error = script.executeError { throw error }
+        if let delay = script.executeDelay { try await Task.sleep(for: delay) }
         let upper = sql.uppercased()
         state.withLock { s in
             if upper.hasPrefix("BEGIN") { s.pins.insert(.transaction) }

@@ -23,7 +23,7 @@ final class ServiceTests: XCTestCase {
     ) async throws {
         let scheduler = Scheduler(worker: worker, slots: slots, maxQueued: 10, logger: Logger(label: "test"))
         let service = FlightSQLService(
-            scheduler: scheduler, tickets: TicketRegistry(),
+            scheduler: scheduler, tickets: TicketRegistry(), polls: PollRegistry(lifetime: .seconds(60)),
             leases: SessionLeases(scheduler: scheduler, statementIdleLifetime: .seconds(60)), serverVersion: "test",
             logger: Logger(label: "test"))
         let transport = InProcessTransport()
@@ -88,6 +88,81 @@ final class ServiceTests: XCTestCase {
         }
         XCTAssertFalse(worker.calls.contains { if case .open = $0 { true } else { false } },
                        "the vocabulary is the worker's: no client session is opened for it")
+    }
+
+    static func statementQuery(_ sql: String) throws -> Arrow_Flight_Protocol_FlightDescriptor {
+        var query = Arrow_Flight_Protocol_Sql_CommandStatementQuery()
+        query.query = sql
+        return try Self.command(query)
+    }
+
+    func testPollAnswersAQuickQueryAtOnce() async throws {
+        let worker = FakeWorker(["SELECT v": .integers("v", [1])])
+        try await withService(worker) { client in
+            let poll = try await client.pollFlightInfo(try Self.statementQuery("SELECT v"))
+            XCTAssertFalse(poll.hasFlightDescriptor, "complete: nothing more to poll")
+            XCTAssertEqual(poll.info.endpoint.count, 1)
+            XCTAssertEqual(poll.progress, 1)
+        }
+    }
+
+    func testASlowQueryIsPolledUntilItAnswers() async throws {
+        var slow = FakeWorker.Script.integers("v", [1, 2])
+        slow.executeDelay = .milliseconds(700)
+        let worker = FakeWorker(["SELECT slow": slow])
+        try await withService(worker) { client in
+            var poll = try await client.pollFlightInfo(try Self.statementQuery("SELECT slow"))
+            XCTAssertTrue(poll.hasFlightDescriptor, "not answered within one poll")
+            XCTAssertTrue(poll.info.endpoint.isEmpty)
+            var polls = 1
+            while poll.hasFlightDescriptor {
+                poll = try await client.pollFlightInfo(poll.flightDescriptor)
+                polls += 1
+                XCTAssertLessThan(polls, 20)
+            }
+            XCTAssertEqual(poll.info.endpoint.count, 1)
+            XCTAssertGreaterThan(polls, 1)
+            // The poll's id is good for that query only, and gone once answered.
+            do {
+                var stale = Arrow_Flight_Protocol_FlightDescriptor()
+                stale.type = .cmd
+                stale.cmd = Data("tavana.poll:nope".utf8)
+                _ = try await client.pollFlightInfo(stale)
+                XCTFail("expected NOT_FOUND")
+            } catch let error as RPCError {
+                XCTAssertEqual(error.code, .notFound)
+            }
+        }
+    }
+
+    func testCancelFlightInfoStopsAPolledQuery() async throws {
+        var slow = FakeWorker.Script.integers("v", [1])
+        slow.executeDelay = .seconds(30)
+        let worker = FakeWorker(["SELECT slow": slow])
+        try await withService(worker) { client in
+            let poll = try await client.pollFlightInfo(try Self.statementQuery("SELECT slow"))
+            XCTAssertTrue(poll.hasFlightDescriptor)
+            var request = Arrow_Flight_Protocol_CancelFlightInfoRequest()
+            request.info = poll.info
+            var action = Arrow_Flight_Protocol_Action()
+            action.type = "CancelFlightInfo"
+            action.body = try request.serializedData()
+            let status: Arrow_Flight_Protocol_CancelStatus = try await client.doAction(action) { response in
+                var status = Arrow_Flight_Protocol_CancelStatus.unspecified
+                for try await result in response.messages {
+                    status = try Arrow_Flight_Protocol_CancelFlightInfoResult(serializedBytes: result.body).status
+                }
+                return status
+            }
+            XCTAssertEqual(status, .cancelled)
+            do {
+                _ = try await client.pollFlightInfo(poll.flightDescriptor)
+                XCTFail("a cancelled poll is gone")
+            } catch let error as RPCError {
+                XCTAssertEqual(error.code, .notFound)
+            }
+        }
+        XCTAssertTrue(worker.calls.contains(.interrupt), "the query was interrupted")
     }
 
     func testAnUnknownTicketIsNotFound() async throws {

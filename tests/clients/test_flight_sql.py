@@ -814,3 +814,72 @@ def test_polars_reads_through_adbc(uri):
         df = pl.read_database("SELECT range AS i, range * 2 AS j FROM range(1000)", connection=conn)
     assert df.shape == (1000, 2)
     assert df["j"].sum() == 999000
+
+
+def _incremental(conn, sql):
+    stmt = adbc_driver_manager.AdbcStatement(conn.adbc_connection)
+    stmt.set_options(**{adbc_driver_manager.StatementOptions.INCREMENTAL.value: "true"})
+    stmt.set_sql_query(sql)
+    return stmt
+
+
+def test_incremental_execution_polls_until_the_query_answers(uri):
+    """ADBC's incremental execution uses PollFlightInfo: a quick query answers in the first
+    poll, a slow one is polled until it does; the partitions then read as usual."""
+    with adbc_driver_flightsql.dbapi.connect(uri, autocommit=True) as conn:
+        for sql, expected in [("SELECT 42 AS v", [{"v": 42}]),
+                              ("SELECT 7 AS v FROM (SELECT pg_sleep(1.2))", [{"v": 7}])]:
+            stmt = _incremental(conn, sql)
+            partitions = []
+            for _ in range(100):
+                got, _schema, _rows = stmt.execute_partitions()
+                if not got and partitions:
+                    break  # incremental mode ends with an empty set
+                partitions += got
+            assert len(partitions) == 1, sql
+            assert stmt.get_option_float(adbc_driver_manager.StatementOptions.PROGRESS.value) in (0.0, 1.0)
+            reader = conn.adbc_connection.read_partition(partitions[0])
+            assert pa.RecordBatchReader._import_from_c(reader.address).read_all().to_pylist() == expected
+            stmt.close()
+
+
+def test_an_abandoned_poll_stops_its_query(tavana_bin):
+    """A client that stops polling (ADBC 1.13 cancels incremental execution on its own side
+    only) has its query interrupted once the ticket lifetime passes without a poll."""
+    import threading
+    import urllib.request
+    with running_server(tavana_bin, config={"flightTicketLifetime": 1}, name="flightpoll") as s:
+        deadline = time.monotonic() + 10
+        while not re.search(r"port=(\d+).*http listening", s.log()):
+            assert time.monotonic() < deadline, s.log()
+            time.sleep(0.05)
+        http = int(re.search(r"port=(\d+).*http listening", s.log()).group(1))
+
+        def running() -> float:
+            text = urllib.request.urlopen(f"http://{s.host}:{http}/metrics", timeout=5).read().decode()
+            return float(next(line for line in text.splitlines() if line.startswith("tavana_queries_running")).split()[1])
+
+        with adbc_driver_flightsql.dbapi.connect(f"grpc://{s.host}:{flight_port(s)}", autocommit=True) as conn:
+            stmt = _incremental(conn, "SELECT count(*) FROM range(10000000000) t(x) WHERE x % 7 = 3")
+            errors = []
+
+            def run():
+                try:
+                    stmt.execute_partitions()
+                except adbc_driver_manager.Error as e:
+                    errors.append(e)
+
+            t = threading.Thread(target=run, daemon=True)
+            t.start()
+            deadline = time.monotonic() + 10
+            while running() < 1:
+                assert time.monotonic() < deadline, "the polled query never started"
+                time.sleep(0.1)
+            stmt.cancel()
+            t.join(20)
+            assert errors, "execute_partitions should end with the cancel"
+            deadline = time.monotonic() + 15
+            while running() > 0:
+                assert time.monotonic() < deadline, "the abandoned query kept running"
+                time.sleep(0.2)
+            stmt.close()

@@ -19,6 +19,8 @@ import Worker
 struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtocol {
     let scheduler: Scheduler
     let tickets: TicketRegistry
+    /// Queries PollFlightInfo started that have not answered yet.
+    let polls: PollRegistry
     /// Transactions and prepared statements: the sessions clients hold by id.
     let leases: SessionLeases
     let serverVersion: String
@@ -61,13 +63,6 @@ struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtoc
         for (type, description) in actions {
             try await response.write(.with { $0.type = type; $0.description_p = description })
         }
-    }
-
-    func pollFlightInfo(
-        request: Arrow_Flight_Protocol_FlightDescriptor,
-        context: ServerContext
-    ) async throws -> Arrow_Flight_Protocol_PollInfo {
-        throw RPCError(code: .unimplemented, message: "PollFlightInfo is not supported; use GetFlightInfo")
     }
 
     func doExchange(

@@ -17,26 +17,32 @@ extension FlightSQLService {
         context: ServerContext
     ) async throws -> Arrow_Flight_Protocol_FlightInfo {
         do {
-            let command = try command(of: request)
-            let pending = try await start(command, owner: owner(context))
-            // The statement has run (DDL and DML are done now); until a DoGet reads the
-            // rows, the result waits without holding a query slot.
-            if case .cursor(let cursor) = pending.source { cursor.suspend() }
-            let id = tickets.addPending(pending)
-            var ticket = Arrow_Flight_Protocol_Sql_TicketStatementQuery()
-            ticket.statementHandle = Data(id.utf8)
-            var info = Arrow_Flight_Protocol_FlightInfo()
-            info.schema = Data(IPCStreamWriter(schema: pending.schema).schemaMessage().encapsulated())
-            info.flightDescriptor = request
-            info.totalRecords = -1
-            info.totalBytes = -1
-            var endpoint = Arrow_Flight_Protocol_FlightEndpoint()
-            endpoint.ticket.ticket = try packAny(ticket)
-            info.endpoint = [endpoint]
-            return info
+            return try await flightInfo(for: try command(of: request), descriptor: request, owner: owner(context))
         } catch {
             throw logged(error, "GetFlightInfo")
         }
+    }
+
+    /// Starts a command and parks its result under a ticket; the FlightInfo names it.
+    func flightInfo(
+        for command: Command, descriptor: Arrow_Flight_Protocol_FlightDescriptor, owner: LeaseOwner
+    ) async throws -> Arrow_Flight_Protocol_FlightInfo {
+        let pending = try await start(command, owner: owner)
+        // The statement has run (DDL and DML are done now); until a DoGet reads the
+        // rows, the result waits without holding a query slot.
+        if case .cursor(let cursor) = pending.source { cursor.suspend() }
+        let id = tickets.addPending(pending)
+        var ticket = Arrow_Flight_Protocol_Sql_TicketStatementQuery()
+        ticket.statementHandle = Data(id.utf8)
+        var info = Arrow_Flight_Protocol_FlightInfo()
+        info.schema = Data(IPCStreamWriter(schema: pending.schema).schemaMessage().encapsulated())
+        info.flightDescriptor = descriptor
+        info.totalRecords = -1
+        info.totalBytes = -1
+        var endpoint = Arrow_Flight_Protocol_FlightEndpoint()
+        endpoint.ticket.ticket = try packAny(ticket)
+        info.endpoint = [endpoint]
+        return info
     }
 
     func getSchema(

@@ -38,6 +38,12 @@ extension FlightSQLService {
     /// interrupts the DoGet streaming it. Returns false when the ticket is unknown (fetched
     /// to the end, or expired).
     func cancel(_ info: Arrow_Flight_Protocol_FlightInfo) -> Bool {
+        // A query PollFlightInfo left running (no ticket yet).
+        if let pollID = PollRegistry.id(of: info.flightDescriptor) {
+            let found = polls.cancel(pollID)
+            logger.debug("cancel of a polled query", metadata: ["found": "\(found)"])
+            return found
+        }
         guard let ticket = info.endpoint.first?.ticket.ticket else { return false }
         let id = Self.ticketID(ticket)
         if let pending = tickets.takePending(id) {
