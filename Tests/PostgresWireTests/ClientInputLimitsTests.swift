@@ -1,3 +1,4 @@
+import Arrow
 import DuckDB
 import NIOCore
 import XCTest
@@ -206,5 +207,22 @@ final class TypmodLimitsTests: XCTestCase {
         XCTAssertEqual(PostgresType.numeric(precision: 40_000, scale: 3).typmod, -1)
         XCTAssertEqual(PostgresType.numeric(precision: 5, scale: 9).typmod, -1)
         XCTAssertEqual(PostgresType.numeric(precision: Int.max, scale: Int.min).typmod, -1)
+    }
+}
+
+/// Found by the arrow-ipc fuzz campaign (heap-buffer-overflow under ASan): a decimal field
+/// with a negative scale (Arrow allows them) made the text writer reserve `44 + scale` bytes
+/// and then write every digit. DuckDB's decimals have scales 0...38; others are refused.
+final class DecimalScaleLimitsTests: XCTestCase {
+    func testDecimalFieldsOutsideDuckDBsScalesAreRefused() throws {
+        for scale in [-40, -1, 39, Int(Int32.max)] {
+            let field = Field("d", .decimal(precision: 38, scale: scale, bitWidth: 128))
+            let column = ColumnDescription(name: "d", type: .decimal(width: 38, scale: scale))
+            for format in [PostgresFormat.text, .binary] {
+                XCTAssertThrowsError(try ColumnValueEncoder(column: column, field: field, format: format), "scale \(scale)")
+            }
+        }
+        let ok = ColumnDescription(name: "d", type: .decimal(width: 38, scale: 0))
+        XCTAssertNoThrow(try ColumnValueEncoder(column: ok, field: Field("d", .decimal(precision: 38, scale: 0, bitWidth: 128)), format: .text))
     }
 }

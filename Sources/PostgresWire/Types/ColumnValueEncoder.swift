@@ -238,7 +238,7 @@ extension ValuePlan {
         case .bool, .bool8: return 1
         case .int: return text ? 21 : 8
         case .float4, .float8: return text ? 32 : 8
-        case .numeric(_, let scale): return text ? 44 + scale : RawOut.numericBinaryBound(digitCount: 39, scale: scale)
+        case .numeric(_, let scale): return text ? 44 + max(scale, 0) : RawOut.numericBinaryBound(digitCount: 39, scale: scale)
         case .date32, .date64: return text ? 26 : 4
         case .time: return text ? 30 : 8
         case .timestamp: return text ? 64 : 8

@@ -184,7 +184,9 @@ enum PlanBuilder {
             guard arrow == .float64 else { throw bad() }
             return .float8
         case .decimal(_, let scale):
-            guard case .decimal(_, let s, let bits) = arrow, s == scale else { throw bad() }
+            // DuckDB's decimals have scales 0...38; an Arrow field claiming another (Arrow
+            // allows negative scales) would not fit the bounds the writers reserve.
+            guard case .decimal(_, let s, let bits) = arrow, s == scale, (0...38).contains(scale) else { throw bad() }
             switch bits {
             case 32: return .numeric(.bits32, scale: scale)
             case 64: return .numeric(.bits64, scale: scale)
