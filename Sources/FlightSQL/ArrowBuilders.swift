@@ -114,7 +114,21 @@ private func floorDivMod(_ a: Int64, _ b: Int64) -> (Int64, Int64) {
 
 /// Converts Arrow parameter values (from `DoPut`) into values DuckDB can bind.
 enum ArrowParameters {
-    static func rows(of batch: RecordBatch) throws -> [[DuckDBValue]] {
+    /// Parameter rows one DoPut may bind: each runs the statement once, and each is held
+    /// as values until then. (A batch's row count is the client's word: with no columns,
+    /// no buffer bounds it. Bulk loads go through ingest.)
+    static let maxRows = 1_000_000
+
+    static func checkRowCount(_ count: Int) throws {
+        guard count <= maxRows else {
+            throw ParameterError.unsupported(
+                "\(count) parameter rows: at most \(maxRows) are bound per DoPut (bulk loads: use ingest)")
+        }
+    }
+
+    static func rows(of batch: RecordBatch, before: Int = 0) throws -> [[DuckDBValue]] {
+        let (total, overflow) = before.addingReportingOverflow(batch.length)
+        try checkRowCount(overflow ? Int.max : total)
         var rows = [[DuckDBValue]](repeating: [], count: batch.length)
         for (c, column) in batch.columns.enumerated() {
             let field = batch.schema.fields[c]

@@ -37,7 +37,7 @@ struct UploadStream {
     mutating func parameterRows(from rest: inout RPCAsyncSequence<FlightData, any Error>.AsyncIterator) async throws -> [[DuckDBValue]] {
         var rows: [[DuckDBValue]] = []
         while let batch = try await nextBatch(from: &rest) {
-            rows += try ArrowParameters.rows(of: batch)
+            rows += try ArrowParameters.rows(of: batch, before: rows.count)
         }
         return rows
     }
