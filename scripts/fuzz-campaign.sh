@@ -46,8 +46,13 @@ case "${1:-}" in
   --rebuild)
     shift
     old=$(cat "$dir/commit")
+    touch "$dir/carried"
     for t in pg-messages pg-parameters pg-copy pg-rewriter arrow-ipc flight-commands; do
-      case " $* " in *" $t "*) ;; *) echo "$t $old unchanged-code" >> "$dir/carried" ;; esac
+      case " $* " in
+        # Its code changed: nothing before counts any more.
+        *" $t "*) grep -v "^$t " "$dir/carried" > "$dir/carried.new" || true; mv "$dir/carried.new" "$dir/carried" ;;
+        *) echo "$t $old unchanged-code" >> "$dir/carried" ;;
+      esac
     done
     rm -f "$dir/tavana-fuzz" "$dir/commit"
     set -- ;;
