@@ -17,22 +17,28 @@ pytestmark = pytest.mark.timeout(60)
 LONG_SQL = "SELECT count(*) FROM range(10000000000) t(x) WHERE x % 7 = 3"
 
 
+def run_in_background(conn, sql):
+    """Starts `sql` on `conn` in a thread; the dict gets "rows" or "error"."""
+    out = {}
+
+    def run():
+        try:
+            out["rows"] = conn.execute(sql).fetchone()
+        except psycopg.Error as e:
+            out["error"] = e
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t, out
+
+
 def test_running_statements_finish_and_idle_sessions_end_with_57p01(tavana_bin):
     with running_server(tavana_bin, name="drain") as s:
         idle = s.connect()
         in_transaction = s.connect(autocommit=False)
         in_transaction.execute("CREATE TEMP TABLE t AS SELECT 1 AS v")
         busy = s.connect()
-        out = {}
-
-        def run():
-            try:
-                out["rows"] = busy.execute("SELECT pg_sleep(2), 'finished'").fetchone()
-            except psycopg.Error as e:
-                out["error"] = e
-
-        t = threading.Thread(target=run, daemon=True)
-        t.start()
+        t, out = run_in_background(busy, "SELECT pg_sleep(2), 'finished'")
         time.sleep(0.5)
         t0 = time.monotonic()
         s.proc.send_signal(signal.SIGTERM)
@@ -56,16 +62,7 @@ def test_running_statements_finish_and_idle_sessions_end_with_57p01(tavana_bin):
 def test_statements_still_running_after_the_grace_period_are_cut_off(tavana_bin):
     with running_server(tavana_bin, config={"shutdownGracePeriod": 1}, name="draingrace") as s:
         busy = s.connect()
-        out = {}
-
-        def run():
-            try:
-                out["rows"] = busy.execute(LONG_SQL).fetchone()
-            except psycopg.Error as e:
-                out["error"] = e
-
-        t = threading.Thread(target=run, daemon=True)
-        t.start()
+        t, out = run_in_background(busy, LONG_SQL)
         time.sleep(0.5)
         t0 = time.monotonic()
         s.proc.send_signal(signal.SIGTERM)
