@@ -7,7 +7,7 @@ import Synchronization
 /// ReadyForQuery), so running statements finish; what is still open after the grace period
 /// is closed, which interrupts its work and rolls back its transaction.
 final class ConnectionDrain: Sendable {
-    private struct Connection {
+    private struct Entry {
         let channel: any Channel
         /// Waiting for the client's next message, with nothing running.
         var idle = false
@@ -15,7 +15,7 @@ final class ConnectionDrain: Sendable {
     private struct State {
         var draining = false
         var next = 0
-        var connections: [Int: Connection] = [:]
+        var connections: [Int: Entry] = [:]
     }
     private let state = Mutex(State())
 
@@ -26,7 +26,7 @@ final class ConnectionDrain: Sendable {
     func register(_ channel: any Channel) -> Int {
         state.withLock { s in
             s.next += 1
-            s.connections[s.next] = Connection(channel: channel)
+            s.connections[s.next] = Entry(channel: channel)
             return s.next
         }
     }
