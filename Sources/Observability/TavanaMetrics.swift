@@ -71,12 +71,8 @@ public final class TavanaMetrics: SchedulerObserver {
     }
 
     static func name(_ metric: String, _ help: String) -> MetricNameDescriptor {
-        // The unit is part of `metric` already (queue_wait_seconds); the descriptor wants
-        // one, so the last word plays it.
-        let parts = metric.split(separator: "_")
-        guard parts.count > 1 else { return MetricNameDescriptor(namespace: "tavana", metricName: metric, unitName: "", helpText: help) }
-        return MetricNameDescriptor(
-            namespace: "tavana", metricName: parts.dropLast().joined(separator: "_"), unitName: String(parts.last!), helpText: help)
+        // The unit is part of `metric` already (queue_wait_seconds); empty parts are left out.
+        MetricNameDescriptor(namespace: "tavana", metricName: metric, unitName: "", helpText: help)
     }
 
     static func counter(_ metric: String, _ help: String) -> MetricNameDescriptor {
