@@ -33,6 +33,11 @@ enum VocabularyLoader {
         let result = try connection.query(sql)
         var out: [[String?]] = []
         while let batch = try result.nextArrowBatch() {
+            // Text columns only (every query here casts to VARCHAR): reading another type as
+            // text would misread its buffers.
+            guard batch.columns.allSatisfy({ $0.type == .utf8 || $0.type == .largeUtf8 }) else {
+                throw DuckDBError(.internalError, "INTERNAL Error: a vocabulary query returned a column that is not text")
+            }
             for r in 0..<batch.length {
                 out.append(batch.columns.map { $0.isNull(r) ? nil : $0.string(r) })
             }
