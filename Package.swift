@@ -45,6 +45,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.20.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
+        .package(url: "https://github.com/apple/swift-async-algorithms", from: "1.0.0"),
     ],
     targets: [
         .target(
@@ -127,6 +128,41 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Cluster mode's gateway↔worker protocol (protos/worker.proto): generated messages and
+        // service, and the seam's values on the wire.
+        .target(
+            name: "WorkerProtocol",
+            dependencies: [
+                "Worker", "DuckDB", "Arrow",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            swiftSettings: strict
+        ),
+        // The worker side: serves a WorkerService to gateways (`tavana worker`).
+        .target(
+            name: "WorkerEndpoint",
+            dependencies: [
+                "WorkerProtocol", "Worker", "Scheduler", "DuckDB", "Arrow",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // The gateway side: the worker seam over the network (`tavana gateway`).
+        .target(
+            name: "RemoteWorker",
+            dependencies: [
+                "WorkerProtocol", "Worker", "DuckDB", "Arrow",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         // The HTTP port: health, readiness and Prometheus metrics.
         .target(
             name: "Observability",
@@ -144,6 +180,9 @@ let package = Package(
             name: "TavanaServer",
             dependencies: [
                 "PostgresWire", "FlightSQL", "Scheduler", "Worker", "DuckDB", "Observability",
+                "WorkerEndpoint", "RemoteWorker", "WorkerProtocol",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -197,6 +236,16 @@ let package = Package(
                 "TavanaServer", "Scheduler", "PostgresWire", "FlightSQL", "DuckDB", "Observability", "WorkerTesting",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
+            ],
+            swiftSettings: strict),
+        .testTarget(
+            name: "ClusterTests",
+            dependencies: [
+                "WorkerEndpoint", "RemoteWorker", "WorkerProtocol", "Worker", "WorkerTesting", "Scheduler", "DuckDB", "Arrow",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: strict),
         .testTarget(

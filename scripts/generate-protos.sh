@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Regenerates the Swift code for the Arrow Flight / Flight SQL protocol definitions.
+# Regenerates the Swift code for the Arrow Flight / Flight SQL protocol definitions and for
+# Tavana's own gateway↔worker protocol.
 #
 #   protos/*.proto  ──protoc + protoc-gen-swift + protoc-gen-grpc-swift-2──▶  Sources/FlightProtocol/Generated/
+#                                                                              Sources/WorkerProtocol/Generated/ (worker.proto)
 #
 # The generated files are committed; run this only after editing a .proto file or bumping
 # the plugin versions below. It is idempotent: a second run rebuilds nothing and rewrites
@@ -178,25 +180,43 @@ generated=("$SCRATCH"/*.swift)
 shopt -u nullglob
 [[ ${#generated[@]} -gt 0 ]] || die "protoc produced no Swift files"
 
+# Each .proto's code goes to the module that owns it: worker.proto (the gateway↔worker
+# protocol) to WorkerProtocol, the Flight protocols to FlightProtocol.
+dest_for() {
+    case "$(basename "$1")" in
+        worker.*) printf '%s\n' "$REPO_ROOT/Sources/WorkerProtocol/Generated" ;;
+        *) printf '%s\n' "$OUT_DIR" ;;
+    esac
+}
+DEST_DIRS=("$OUT_DIR" "$REPO_ROOT/Sources/WorkerProtocol/Generated")
+
 if [[ "$MODE" == "check" ]]; then
-    mkdir -p "$SCRATCH/current"
-    shopt -s nullglob
-    for f in "$OUT_DIR"/*.pb.swift "$OUT_DIR"/*.grpc.swift; do cp "$f" "$SCRATCH/current/"; done
-    shopt -u nullglob
-    mkdir -p "$SCRATCH/fresh"
-    cp "${generated[@]}" "$SCRATCH/fresh/"
-    if diff -ru "$SCRATCH/current" "$SCRATCH/fresh" >&2; then
-        log "Sources/FlightProtocol/Generated is up to date"
-        exit 0
-    fi
-    die "Sources/FlightProtocol/Generated is stale: run scripts/generate-protos.sh"
+    stale=0
+    for d in "${DEST_DIRS[@]}"; do
+        rm -rf "$SCRATCH/current" "$SCRATCH/fresh"
+        mkdir -p "$SCRATCH/current" "$SCRATCH/fresh"
+        shopt -s nullglob
+        for f in "$d"/*.pb.swift "$d"/*.grpc.swift; do cp "$f" "$SCRATCH/current/"; done
+        shopt -u nullglob
+        for f in "${generated[@]}"; do [[ "$(dest_for "$f")" == "$d" ]] && cp "$f" "$SCRATCH/fresh/"; done
+        if ! diff -ru "$SCRATCH/current" "$SCRATCH/fresh" >&2; then
+            log "${d#"$REPO_ROOT"/} is stale: run scripts/generate-protos.sh"
+            stale=1
+        fi
+    done
+    [[ $stale -eq 0 ]] || die "generated code is stale"
+    log "generated code is up to date"
+    exit 0
 fi
 
-mkdir -p "$OUT_DIR"
-# Drop earlier output (a .proto may have been removed or renamed), then copy the new files.
-rm -f "$OUT_DIR"/*.pb.swift "$OUT_DIR"/*.grpc.swift
+for d in "${DEST_DIRS[@]}"; do
+    mkdir -p "$d"
+    # Drop earlier output (a .proto may have been removed or renamed), then copy the new files.
+    rm -f "$d"/*.pb.swift "$d"/*.grpc.swift
+done
 for f in "${generated[@]}"; do
-    cp "$f" "$OUT_DIR/"
-    log "wrote ${OUT_DIR#"$REPO_ROOT"/}/$(basename "$f")"
+    d="$(dest_for "$f")"
+    cp "$f" "$d/"
+    log "wrote ${d#"$REPO_ROOT"/}/$(basename "$f")"
 done
 log "done"

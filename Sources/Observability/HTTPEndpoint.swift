@@ -15,9 +15,12 @@ public final class Readiness: Sendable {
     private let state = Mutex(State())
     /// The listeners that must be up (e.g. "postgres", "flight").
     let required: Set<String>
+    /// What else must hold (a gateway needs a reachable worker): nil when it does, else why not.
+    let dependency: @Sendable () -> String?
 
-    public init(required: Set<String>) {
+    public init(required: Set<String>, dependency: @escaping @Sendable () -> String? = { nil }) {
         self.required = required
+        self.dependency = dependency
     }
 
     public func listening(_ name: String) { state.withLock { _ = $0.listening.insert(name) } }
@@ -29,7 +32,7 @@ public final class Readiness: Sendable {
             if s.draining { return "draining" }
             let missing = required.subtracting(s.listening)
             return missing.isEmpty ? nil : "not listening yet: \(missing.sorted().joined(separator: ", "))"
-        }
+        } ?? dependency()
     }
 }
 
@@ -50,8 +53,22 @@ public struct HTTPEndpoint: Service {
         }
     }
 
+    /// A gateway's (or `serve`'s) endpoint: the scheduler's metrics, with the workers' health
+    /// (embedded mode: one worker in process, healthy while the process runs).
     public init(
         host: String, port: Int, metrics: TavanaMetrics, scheduler: Scheduler, readiness: Readiness,
+        workers: @escaping @Sendable () -> (healthy: Int, unhealthy: Int) = { (1, 0) },
+        eventLoopGroup: any EventLoopGroup, logger: Logger, onListening: @escaping @Sendable (Int) -> Void
+    ) {
+        self.init(
+            host: host, port: port, readiness: readiness,
+            exposition: { metrics.exposition(scheduler: scheduler, workers: workers()) },
+            eventLoopGroup: eventLoopGroup, logger: logger, onListening: onListening)
+    }
+
+    /// An endpoint whose `/metrics` text comes from `exposition` (a worker's own metrics).
+    public init(
+        host: String, port: Int, readiness: Readiness, exposition: @escaping @Sendable () -> [UInt8],
         eventLoopGroup: any EventLoopGroup, logger: Logger, onListening: @escaping @Sendable (Int) -> Void
     ) {
         self.host = host
@@ -65,8 +82,7 @@ public struct HTTPEndpoint: Service {
             return Response(status: .ok, body: ResponseBody(byteBuffer: ByteBuffer(string: "ready\n")))
         }
         router.get("/metrics") { _, _ -> Response in
-            // Embedded mode has one worker, in process: healthy while the process runs.
-            let text = metrics.exposition(scheduler: scheduler, workers: (healthy: 1, unhealthy: 0))
+            let text = exposition()
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: text)))

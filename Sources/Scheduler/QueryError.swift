@@ -31,6 +31,9 @@ public struct QueryError: Error, Sendable, Equatable, CustomStringConvertible {
         case invalidInput
         /// A transaction or prepared-statement id that names nothing the caller holds.
         case unknownHandle
+        /// The worker that ran the session is gone or stopped taking queries; whatever the
+        /// session held there (a transaction, temporary tables) is lost.
+        case workerUnavailable
     }
 
     public var kind: Kind
@@ -95,6 +98,9 @@ public struct QueryError: Error, Sendable, Equatable, CustomStringConvertible {
             case .tableMissing: return QueryError(.tableMissing, e.description)
             case .unsupportedType: return QueryError(.invalidInput, e.description)
             }
+        case let e as WorkerUnavailable:
+            return QueryError(.workerUnavailable, e.message,
+                              hint: "Run the statement again; a session that held a transaction or temporary tables starts afresh.")
         case is CancellationError:
             return .cancelled
         default:

@@ -65,58 +65,13 @@ public struct EmbeddedServer: Sendable {
 
     /// Both front doors over one in-process worker, until a signal stops them.
     func serve(worker: EmbeddedWorker, credentials: CredentialStore, tls: NIOSSLContext?, group: MultiThreadedEventLoopGroup) async throws {
-        let config = configuration
-        let metrics = TavanaMetrics()
-        let readiness = Readiness(required: ["postgres", "flight"])
-        let scheduler = Scheduler(worker: worker, admission: config.admission.limits, observer: metrics, logger: logger)
-        let context = PostgresServerContext(
-            scheduler: scheduler, authentication: credentials, maxMessageSize: config.postgres.maxMessageSize,
-            serverVersion: "15.0 (Tavana \(TavanaBuild.version), DuckDB \(DuckDBLibrary.loadedVersion))",
-            maxConnections: config.postgres.maxConnections,
-            authenticationTimeout: .seconds(config.postgres.authenticationTimeout),
-            flushThreshold: config.postgres.flushThreshold, logger: logger)
-        let pg = PostgresServer(host: config.host, port: config.postgres.port, tls: tls, context: context, group: group)
-        let bound = try await pg.bind()
-        // Logged once the service group runs (its signal handlers are in place by then): a
-        // supervisor that sends SIGTERM as soon as it reads this line stops Tavana cleanly.
-        let listening: Logger.Metadata = [
-            "host": "\(config.host)", "port": "\(bound.port ?? config.postgres.port)",
-            "auth": "\(credentials.method.rawValue)", "tls": "\(tls != nil)",
-        ]
-        let flight = try FlightSQLServer(
-            host: config.host, port: config.flight.port, scheduler: scheduler,
-            serverVersion: "Tavana \(TavanaBuild.version), DuckDB \(DuckDBLibrary.loadedVersion)",
-            authenticator: flightAuthenticator(credentials, tokenLifetime: TimeInterval(config.flight.tokenLifetime)),
-            tls: tls == nil ? nil : config.security.tlsCertificate.flatMap { cert in
-                config.security.tlsKey.map { FlightSQLServer.TLSFiles(certificateChain: cert, privateKey: $0) }
-            },
-            eventLoopGroup: group, ticketLifetime: .seconds(config.flight.ticketLifetime),
-            preparedStatementIdleLifetime: .seconds(config.flight.preparedStatementIdleLifetime),
-            logger: logger)
-        let host = config.host, logger = self.logger
-        let http = HTTPEndpoint(
-            host: host, port: config.http.port, metrics: metrics, scheduler: scheduler, readiness: readiness,
-            eventLoopGroup: group, logger: logger,
-            onListening: { port in logger.info("http listening", metadata: ["host": "\(host)", "port": "\(port)"]) })
-        // A graceful shutdown stops services in reverse order: readiness turns false first,
-        // the HTTP port (health and metrics through the drain) goes last.
-        let services = ServiceGroup(
-            configuration: .init(
-                services: [
-                    .init(service: http),
-                    .init(service: PostgresService(bound: bound, logger: logger, listening: listening, readiness: readiness,
-                                                   grace: .seconds(config.postgres.shutdownGracePeriod))),
-                    .init(service: FlightService(server: flight, logger: logger, readiness: readiness)),
-                    .init(service: DrainSignal(readiness: readiness)),
-                ],
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger))
-        try await services.run()
+        try await FrontDoors(configuration: configuration, logger: logger).run(
+            worker: worker, slots: configuration.admission.slots, credentials: credentials, tls: tls, group: group)
     }
 
     /// Flight checks the same users as PostgreSQL, with the same constant-time check (basic
     /// credentials, then bearer tokens); trust needs none.
-    func flightAuthenticator(_ credentials: CredentialStore, tokenLifetime: TimeInterval) -> FlightAuthenticator? {
+    static func flightAuthenticator(_ credentials: CredentialStore, tokenLifetime: TimeInterval) -> FlightAuthenticator? {
         guard credentials.method != .trust else { return nil }
         return FlightAuthenticator(tokenLifetime: tokenLifetime) { user, password in
             credentials.verifyPassword(user: user, password: password)

@@ -16,8 +16,30 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var engine = EngineSettings()
     public var admission = AdmissionSettings()
     public var security = SecuritySettings()
+    public var cluster = ClusterSettings()
 
     public init() {}
+
+    /// `tavana gateway` and `tavana worker` (docs/cluster.md).
+    public struct ClusterSettings: Sendable, Equatable {
+        /// Gateway: the workers, `host:port` each (`--workers`).
+        public var workerAddresses: [String] = []
+        /// Gateway: a name whose addresses are the workers, re-resolved every few seconds
+        /// (`NAME:PORT`, a Kubernetes headless Service).
+        public var workerDNS: String?
+        /// Gateway: its name on the workers; nil: the host name.
+        public var gatewayID: String?
+        /// Worker: the port gateways call.
+        public var workerPort = 9092
+        /// Worker: statements that run at once; nil: one per core the container may use.
+        public var workerSlots: Int?
+        /// Worker: its name in logs and load reports; nil: the host name.
+        public var workerID: String?
+        /// Worker: seconds a gateway's sessions live without a heartbeat from it.
+        public var sessionTTL = 30
+        /// Worker: seconds running statements get to finish after SIGTERM.
+        public var drainGracePeriod = 25
+    }
 
     public struct PostgresSettings: Sendable, Equatable {
         public var port = 5432
@@ -193,6 +215,14 @@ public struct ServerConfiguration: Sendable, Equatable {
         if let v = layer.scramSaltKey { security.scramSaltKey = v }
         if let v = layer.tlsCertificate { security.tlsCertificate = v }
         if let v = layer.tlsKey { security.tlsKey = v }
+        if let v = layer.workerAddresses { cluster.workerAddresses = v }
+        if let v = layer.workerDNS { cluster.workerDNS = v }
+        if let v = layer.gatewayID { cluster.gatewayID = v }
+        if let v = try ranged("workerPort", layer.workerPort, 0...65535) { cluster.workerPort = v }
+        if let v = try ranged("workerSlots", layer.workerSlots, 1...4096) { cluster.workerSlots = v }
+        if let v = layer.workerID { cluster.workerID = v }
+        if let v = try ranged("workerSessionTTL", layer.workerSessionTTL, 2...86_400) { cluster.sessionTTL = v }
+        if let v = try ranged("workerDrainGracePeriod", layer.workerDrainGracePeriod, 0...86_400) { cluster.drainGracePeriod = v }
     }
 
     // MARK: - What the components get

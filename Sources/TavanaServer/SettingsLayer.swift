@@ -41,6 +41,15 @@ public struct SettingsLayer: Sendable, Equatable, Codable {
     public var tlsCertificate: String?
     public var tlsKey: String?
     public var logLevel: String?
+    // Cluster mode.
+    public var workerAddresses: [String]?
+    public var workerDNS: String?
+    public var gatewayID: String?
+    public var workerPort: Int?
+    public var workerSlots: Int?
+    public var workerID: String?
+    public var workerSessionTTL: Int?
+    public var workerDrainGracePeriod: Int?
 
     public init() {}
 
@@ -51,6 +60,8 @@ public struct SettingsLayer: Sendable, Equatable, Codable {
         case flushThreshold, parseThreads, parseThreadsPerUser, executionThreads, spoolDirectory, authMethod, users
         case scramSaltKey, tlsCertificate, tlsKey, logLevel, maxQueuedPerUser, maxRunningPerUser, maxQueueWait
         case cgroupRoot, memoryReserve, shutdownGracePeriod
+        case workerAddresses, workerDNS, gatewayID, workerPort, workerSlots, workerID, workerSessionTTL
+        case workerDrainGracePeriod
     }
 
     /// The environment variable of each key.
@@ -72,6 +83,10 @@ public struct SettingsLayer: Sendable, Equatable, Codable {
         "TAVANA_MAX_RUNNING_PER_USER": .maxRunningPerUser, "TAVANA_MAX_QUEUE_WAIT": .maxQueueWait,
         "TAVANA_CGROUP_ROOT": .cgroupRoot, "TAVANA_MEMORY_RESERVE": .memoryReserve,
         "TAVANA_SHUTDOWN_GRACE_PERIOD": .shutdownGracePeriod,
+        "TAVANA_WORKER_ADDRESSES": .workerAddresses, "TAVANA_WORKER_DNS": .workerDNS,
+        "TAVANA_GATEWAY_ID": .gatewayID, "TAVANA_WORKER_PORT": .workerPort, "TAVANA_WORKER_SLOTS": .workerSlots,
+        "TAVANA_WORKER_ID": .workerID, "TAVANA_WORKER_SESSION_TTL": .workerSessionTTL,
+        "TAVANA_WORKER_DRAIN_GRACE_PERIOD": .workerDrainGracePeriod,
     ]
 
     public init(from decoder: any Decoder) throws {
@@ -85,10 +100,10 @@ public struct SettingsLayer: Sendable, Equatable, Codable {
             switch key {
             case .users:
                 users = try c.decode([String: String].self, forKey: key)
-            case .extensions:
+            case .extensions, .workerAddresses:
                 // A list, or one comma-separated string as in the environment.
                 if let list = try? c.decode([String].self, forKey: key) {
-                    extensions = list
+                    if key == .extensions { extensions = list } else { workerAddresses = list }
                 } else {
                     try set(key, try c.decode(FlexibleString.self, forKey: key).value)
                 }
@@ -173,6 +188,15 @@ public struct SettingsLayer: Sendable, Equatable, Codable {
         case .tlsCertificate: tlsCertificate = text
         case .tlsKey: tlsKey = text
         case .logLevel: logLevel = text
+        case .workerAddresses:
+            workerAddresses = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        case .workerDNS: workerDNS = text
+        case .gatewayID: gatewayID = text
+        case .workerPort: workerPort = try int()
+        case .workerSlots: workerSlots = try int()
+        case .workerID: workerID = text
+        case .workerSessionTTL: workerSessionTTL = try int()
+        case .workerDrainGracePeriod: workerDrainGracePeriod = try int()
         }
     }
 

@@ -8,7 +8,7 @@ struct Tavana: AsyncParsableCommand {
         commandName: "tavana",
         abstract: "Serve DuckDB to many users at once over PostgreSQL wire and Arrow Flight SQL.",
         version: TavanaBuild.version,
-        subcommands: [Serve.self, Version.self, Query.self, ArrowRoundTrip.self]
+        subcommands: [Serve.self, Gateway.self, WorkerCommand.self, Version.self, Query.self, ArrowRoundTrip.self]
     )
 }
 

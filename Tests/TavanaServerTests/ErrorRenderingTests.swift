@@ -21,6 +21,7 @@ final class ErrorRenderingTests: XCTestCase {
             (.tableExists, "42P07", .alreadyExists),
             (.tableMissing, "42P01", .notFound),
             (.unknownHandle, "26000", .notFound),
+            (.workerUnavailable, "08006", .unavailable),
             (.invalidInput, "22023", .invalidArgument),
             (.engine(.parser), "42601", .invalidArgument),
             (.engine(.permission), "42501", .permissionDenied),

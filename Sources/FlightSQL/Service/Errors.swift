@@ -61,5 +61,6 @@ func statusCode(_ kind: QueryError.Kind) -> RPCError.Code {
     case .unsupported: return .unimplemented
     case .tableExists: return .alreadyExists
     case .tableMissing, .unknownHandle: return .notFound
+    case .workerUnavailable: return .unavailable
     }
 }

@@ -39,6 +39,7 @@ public enum ErrorTranslation {
         case .tableMissing: return SQLState.undefinedTable
         case .invalidInput: return SQLState.invalidParameterValue
         case .unknownHandle: return SQLState.undefinedPreparedStatement
+        case .workerUnavailable: return SQLState.connectionFailure
         }
     }
 }

@@ -4,6 +4,7 @@ import DuckDB
 public enum SQLState {
     public static let successfulCompletion = "00000"
     public static let connectionException = "08000"
+    public static let connectionFailure = "08006"
     public static let protocolViolation = "08P01"
     public static let featureNotSupported = "0A000"
     public static let invalidTransactionState = "25000"

@@ -197,3 +197,12 @@ public struct CSVLoadRequest: Sendable, Equatable {
         self.null = null
     }
 }
+
+/// A remote worker that cannot serve a call: it is gone, draining, or no longer has the
+/// session. The session's state on that worker is lost; front doors say so (08006 /
+/// UNAVAILABLE) rather than wait.
+public struct WorkerUnavailable: Error, Sendable, Equatable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}

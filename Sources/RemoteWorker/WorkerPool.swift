@@ -1,0 +1,102 @@
+import DuckDB
+import Logging
+import NIOCore
+import Synchronization
+import Worker
+
+/// The gateway's workers behind one `WorkerService`: it opens each session on a healthy
+/// worker chosen by the power of two choices (the less loaded of two picked at random, by
+/// this gateway's sessions there plus the slots the worker reports busy), and the session
+/// stays there. A worker gets sessions only after its first good heartbeat; one that stops
+/// answering gets none until it answers again (heartbeats go on, with the transport's
+/// reconnect backoff).
+public final class WorkerPool: WorkerService {
+    public let workers: [RemoteWorker]
+    let logger: Logger
+    private let vocabularyCache = Mutex<EngineVocabulary?>(nil)
+    private let random = Mutex(SystemRandomNumberGenerator())
+
+    public init(addresses: [WorkerAddress], gateway: GatewayName, eventLoopGroup: any EventLoopGroup, logger: Logger) throws {
+        workers = try addresses.map { try RemoteWorker(address: $0, gateway: gateway, eventLoopGroup: eventLoopGroup, logger: logger) }
+        self.logger = logger
+    }
+
+    /// Runs every worker's connection and heartbeat until cancelled.
+    public func run(heartbeat: Duration = .seconds(2)) async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            for worker in workers {
+                group.addTask { try await worker.run(heartbeat: heartbeat) }
+            }
+        }
+    }
+
+    public func shutdown() {
+        for worker in workers { worker.shutdown() }
+    }
+
+    public var health: (healthy: Int, unhealthy: Int) {
+        let healthy = workers.filter(\.isHealthy).count
+        return (healthy, workers.count - healthy)
+    }
+
+    /// Query slots of the healthy workers.
+    public var slots: Int { workers.filter(\.isHealthy).reduce(0) { $0 + ($1.load?.slots ?? 0) } }
+
+    /// Waits until at least one worker has answered, or `timeout` passes.
+    public func waitForAWorker(timeout: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if workers.contains(where: \.isHealthy) { return true }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        return workers.contains(where: \.isHealthy)
+    }
+
+    /// The worker a new session goes to, or nil when none is healthy.
+    func choose(excluding tried: Set<WorkerAddress> = []) -> RemoteWorker? {
+        let candidates = workers.filter { $0.isHealthy && !tried.contains($0.address) }
+        guard !candidates.isEmpty else { return nil }
+        guard candidates.count > 1 else { return candidates[0] }
+        let (a, b) = random.withLock { r -> (Int, Int) in
+            let a = Int.random(in: 0..<candidates.count, using: &r)
+            var b = Int.random(in: 0..<(candidates.count - 1), using: &r)
+            if b >= a { b += 1 }
+            return (a, b)
+        }
+        return Self.score(candidates[a]) <= Self.score(candidates[b]) ? candidates[a] : candidates[b]
+    }
+
+    static func score(_ worker: RemoteWorker) -> Int {
+        worker.openSessions + (worker.load?.slotsUsed ?? 0)
+    }
+
+    public func openSession(_ options: SessionOptions) async throws -> any WorkerSession {
+        var tried: Set<WorkerAddress> = []
+        var lastError: (any Error)?
+        // Opening a session changes nothing anywhere, so a worker that fails it is simply
+        // passed over for another.
+        while let worker = choose(excluding: tried) {
+            tried.insert(worker.address)
+            do {
+                return try await worker.openSession(options)
+            } catch let error as WorkerUnavailable {
+                logger.warning("could not open a session on a worker; trying another", metadata: [
+                    "worker": "\(worker.address)", "error": "\(error.message)",
+                ])
+                lastError = error
+            }
+        }
+        if let lastError { throw lastError }
+        throw WorkerUnavailable("no worker is reachable (\(workers.map(\.address.description).joined(separator: ", ")))")
+    }
+
+    public func vocabulary() async throws -> EngineVocabulary {
+        if let known = vocabularyCache.withLock({ $0 }) { return known }
+        guard let worker = choose() else {
+            throw WorkerUnavailable("no worker is reachable to describe the engine")
+        }
+        let loaded = try await worker.vocabulary()
+        vocabularyCache.withLock { $0 = loaded }
+        return loaded
+    }
+}

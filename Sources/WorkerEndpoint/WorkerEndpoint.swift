@@ -1,0 +1,427 @@
+import Arrow
+import DuckDB
+import Foundation
+import GRPCCore
+import Logging
+import Scheduler
+import Synchronization
+import Worker
+import WorkerProtocol
+
+/// The worker side of the gateway↔worker protocol: serves any `WorkerService` (in
+/// `tavana worker`, the in-process `EmbeddedWorker`) to gateways, call for call. It owns what
+/// only the worker can know: which gateway owns each session, the worker's query slots, and
+/// whether it is draining.
+public final class WorkerEndpoint: Tavana_Worker_V1_Worker.SimpleServiceProtocol {
+    /// What the worker reports about itself in every Hello.
+    public struct Status: Sendable {
+        public var workerID: String
+        public var memoryLimitBytes: UInt64
+        public var invalidated: @Sendable () -> String?
+        public init(workerID: String, memoryLimitBytes: UInt64, invalidated: @escaping @Sendable () -> String? = { nil }) {
+            self.workerID = workerID
+            self.memoryLimitBytes = memoryLimitBytes
+            self.invalidated = invalidated
+        }
+    }
+
+    /// One open session and the statements it prepared, by the ids the worker gave them.
+    final class Record: Sendable {
+        let session: any WorkerSession
+        let statements = Mutex<[UInt64: StatementHandle]>([:])
+        init(session: any WorkerSession) { self.session = session }
+    }
+
+    let worker: any WorkerService
+    let status: Status
+    /// At most `slots` statements run at once, whichever gateways send them: a worker is never
+    /// overbooked, however many gateways share it.
+    public let slots: AdmissionController
+    let table: Mutex<SessionTable<Record>>
+    private let drainingFlag = Atomic<Bool>(false)
+    let logger: Logger
+
+    public init(worker: any WorkerService, slots: Int, sessionTTL: Duration, status: Status, logger: Logger) {
+        self.worker = worker
+        self.status = status
+        // Statements beyond the slots wait here in turn; gateways queue ahead of this.
+        self.slots = AdmissionController(limits: AdmissionQueue.Limits(slots: max(slots, 1), queued: 1 << 20))
+        self.table = Mutex(SessionTable(ttl: sessionTTL))
+        self.logger = logger
+    }
+
+    public var sessionCount: Int { table.withLock { $0.count } }
+    public var isDraining: Bool { drainingFlag.load(ordering: .relaxed) }
+
+    /// Stops opening sessions; running statements go on.
+    public func beginDrain() {
+        drainingFlag.store(true, ordering: .relaxed)
+    }
+
+    /// Closes the sessions of gateways that went silent; run every few seconds.
+    public func expireOrphans(now: ContinuousClock.Instant = .now) async {
+        let orphans = table.withLock { $0.expire(now: now) }
+        guard !orphans.isEmpty else { return }
+        logger.notice("closing sessions of a gateway that stopped sending heartbeats", metadata: ["sessions": "\(orphans.count)"])
+        await close(orphans)
+    }
+
+    /// Closes every session (the worker is stopping).
+    public func closeAll() async {
+        await close(table.withLock { $0.removeAll() })
+    }
+
+    private func close(_ records: [Record]) async {
+        for record in records {
+            record.session.interrupt()
+            await record.session.close()
+        }
+    }
+
+    // MARK: Identity
+
+    private func owner(_ identity: GatewayIdentity) -> SessionTable<Record>.Owner {
+        .init(gatewayID: identity.gatewayID, epoch: identity.epoch)
+    }
+
+    /// Admits a call of `identity` (closing a restarted gateway's leftovers) or refuses it.
+    private func admit(_ identity: GatewayIdentity) async throws {
+        let leftovers: [Record]
+        do {
+            leftovers = try table.withLock { try $0.admit(owner(identity), now: .now) }
+        } catch let refusal as SessionTable<Record>.Refusal {
+            throw Self.rpcError(refusal)
+        }
+        if !leftovers.isEmpty {
+            logger.notice("closing sessions of a gateway's earlier run", metadata: [
+                "gateway": "\(identity.gatewayID)", "epoch": "\(identity.epoch)", "sessions": "\(leftovers.count)",
+            ])
+            await close(leftovers)
+        }
+    }
+
+    private func record(_ identity: GatewayIdentity, _ id: UInt64) async throws -> Record {
+        try await admit(identity)
+        do {
+            return try table.withLock { try $0.session(id, owner: owner(identity)) }
+        } catch let refusal as SessionTable<Record>.Refusal {
+            throw Self.rpcError(refusal)
+        }
+    }
+
+    static func rpcError(_ refusal: SessionTable<Record>.Refusal) -> RPCError {
+        switch refusal {
+        case .staleEpoch(let newest):
+            return RPCError(code: .failedPrecondition, message: "stale gateway epoch: this gateway has restarted since (epoch \(newest))")
+        case .unknownSession(let id):
+            return RPCError(code: .notFound, message: "no session \(id) of this gateway on this worker")
+        case .missingGateway:
+            return RPCError(code: .invalidArgument, message: "the call names no gateway")
+        }
+    }
+
+    /// Runs `body` in one of the worker's slots.
+    private func inSlot<T: Sendable>(user: String, _ body: () async throws -> T) async throws -> T {
+        let lease = try await slots.acquire(AdmissionTicket(user: user))
+        defer { lease.release() }
+        return try await body()
+    }
+
+    // MARK: Health
+
+    public func hello(request: Tavana_Worker_V1_HelloRequest, context: ServerContext) async throws -> Tavana_Worker_V1_HelloReply {
+        if request.hasGateway { try await admit(request.gateway) }
+        let snapshot = slots.snapshot
+        var reply = Tavana_Worker_V1_HelloReply()
+        reply.workerID = status.workerID
+        reply.slots = UInt32(clamping: snapshot.slots)
+        reply.slotsUsed = UInt32(clamping: snapshot.running)
+        reply.sessions = UInt32(clamping: sessionCount)
+        reply.memoryLimitBytes = status.memoryLimitBytes
+        reply.draining = isDraining
+        reply.invalidated = status.invalidated() ?? ""
+        reply.sessionTtlSeconds = UInt32(clamping: table.withLock { $0.ttl }.components.seconds)
+        reply.version = TavanaBuild.version
+        return reply
+    }
+
+    // MARK: Sessions
+
+    public func openSession(request: Tavana_Worker_V1_OpenSessionRequest, context: ServerContext) async throws -> Tavana_Worker_V1_OpenSessionReply {
+        try await admit(request.gateway)
+        var reply = Tavana_Worker_V1_OpenSessionReply()
+        guard !isDraining else {
+            reply.failure = WireFailure(WorkerUnavailable("the worker is draining and opens no new sessions"))
+            return reply
+        }
+        do {
+            let session = try await worker.openSession(SessionOptions(user: request.user, setup: request.setup))
+            reply.sessionID = table.withLock { $0.add(Record(session: session), owner: owner(request.gateway)) }
+        } catch {
+            reply.failure = WireFailure(error)
+        }
+        return reply
+    }
+
+    public func closeSession(request: Tavana_Worker_V1_SessionRequest, context: ServerContext) async throws -> Tavana_Worker_V1_SessionReply {
+        try await admit(request.gateway)
+        if let record = table.withLock({ $0.remove(request.sessionID, owner: owner(request.gateway)) }) {
+            await record.session.close()
+        }
+        return Tavana_Worker_V1_SessionReply()
+    }
+
+    public func interrupt(request: Tavana_Worker_V1_SessionRequest, context: ServerContext) async throws -> Tavana_Worker_V1_SessionReply {
+        let record = try await record(request.gateway, request.sessionID)
+        record.session.interrupt()
+        return Self.sessionReply(record, nil)
+    }
+
+    static func sessionReply(_ record: Record, _ error: (any Error)?) -> Tavana_Worker_V1_SessionReply {
+        var reply = Tavana_Worker_V1_SessionReply()
+        reply.pins = UInt32(record.session.pins.rawValue)
+        if let error { reply.failure = WireFailure(error) }
+        return reply
+    }
+
+    // MARK: Statements
+
+    public func prepare(request: Tavana_Worker_V1_PrepareRequest, context: ServerContext) async throws -> Tavana_Worker_V1_PrepareReply {
+        let record = try await record(request.gateway, request.sessionID)
+        var reply = Tavana_Worker_V1_PrepareReply()
+        do {
+            let handle = try await record.session.prepare(request.sql)
+            record.statements.withLock { $0[handle.id] = handle }
+            reply.statementID = handle.id
+            reply.description_p = WireStatementDescription(handle.description)
+        } catch {
+            reply.failure = WireFailure(error)
+        }
+        reply.pins = UInt32(record.session.pins.rawValue)
+        return reply
+    }
+
+    public func closeStatement(request: Tavana_Worker_V1_StatementRequest, context: ServerContext) async throws -> Tavana_Worker_V1_SessionReply {
+        let record = try await record(request.gateway, request.sessionID)
+        if let handle = record.statements.withLock({ $0.removeValue(forKey: request.statementID) }) {
+            await record.session.closeStatement(handle)
+        }
+        return Self.sessionReply(record, nil)
+    }
+
+    public func execute(
+        request: Tavana_Worker_V1_ExecuteRequest, response: RPCWriter<Tavana_Worker_V1_ExecuteReply>, context: ServerContext
+    ) async throws {
+        let record = try await record(request.gateway, request.sessionID)
+        func fail(_ error: any Error) async throws {
+            var reply = Tavana_Worker_V1_ExecuteReply()
+            reply.failure = WireFailure(error)
+            try await response.write(reply)
+        }
+        guard let handle = record.statements.withLock({ $0[request.statementID] }) else {
+            return try await fail(WorkerUnavailable("prepared statement \(request.statementID) is not open on this worker"))
+        }
+        let parameters: [DuckDBValue]
+        do {
+            parameters = try request.parameters.map { try $0.decoded() }
+        } catch {
+            return try await fail(error)
+        }
+        let session = record.session
+        // A gateway that goes away (its client disconnected or cancelled) cancels this call;
+        // DuckDB is interrupted rather than left running for nobody.
+        try await withTaskCancellationHandler {
+            try await inSlot(user: session.user) {
+                let stream: any ResultStream
+                do {
+                    stream = try await session.execute(handle, parameters: parameters)
+                } catch {
+                    return try await fail(error)
+                }
+                defer { stream.close() }
+                var header = Tavana_Worker_V1_ResultHeader()
+                header.columns = stream.columns.map(WireColumn.init)
+                header.statementType = stream.statementType.rawValue
+                if let changed = stream.rowsChanged {
+                    header.hasRowsChanged_p = true
+                    header.rowsChanged = Int64(changed)
+                }
+                do {
+                    header.arrowSchema = WireSchema.encode(try await stream.schema())
+                } catch {
+                    return try await fail(error)
+                }
+                header.pins = UInt32(session.pins.rawValue)
+                var first = Tavana_Worker_V1_ExecuteReply()
+                first.header = header
+                try await response.write(first)
+                while true {
+                    let messages: [IPCMessage]?
+                    do {
+                        messages = try await stream.nextMessages()
+                    } catch {
+                        return try await fail(error)
+                    }
+                    guard let messages else { return }
+                    var reply = Tavana_Worker_V1_ExecuteReply()
+                    reply.batch = WireBatch(messages)
+                    try await response.write(reply)
+                }
+            }
+        } onCancel: {
+            session.interrupt()
+        }
+    }
+
+    public func run(request: Tavana_Worker_V1_RunRequest, context: ServerContext) async throws -> Tavana_Worker_V1_RunReply {
+        let record = try await record(request.gateway, request.sessionID)
+        let session = record.session
+        var reply = Tavana_Worker_V1_RunReply()
+        do {
+            let changed = try await withTaskCancellationHandler {
+                try await inSlot(user: session.user) { try await session.run(request.sql) }
+            } onCancel: {
+                session.interrupt()
+            }
+            if let changed {
+                reply.hasRowsChanged_p = true
+                reply.rowsChanged = Int64(changed)
+            }
+        } catch {
+            reply.failure = WireFailure(error)
+        }
+        reply.pins = UInt32(session.pins.rawValue)
+        return reply
+    }
+
+    public func transaction(request: Tavana_Worker_V1_TransactionRequest, context: ServerContext) async throws -> Tavana_Worker_V1_SessionReply {
+        let record = try await record(request.gateway, request.sessionID)
+        do {
+            switch request.step {
+            case .begin: try await record.session.beginTransaction()
+            case .commit: try await record.session.commit()
+            case .rollback, .UNRECOGNIZED: try await record.session.rollback()
+            }
+            return Self.sessionReply(record, nil)
+        } catch {
+            return Self.sessionReply(record, error)
+        }
+    }
+
+    // MARK: Loads
+
+    /// What a load does after its first message: append what arrives, then finish.
+    private func serveLoad(
+        _ record: Record, start: () async throws -> Void, body: () async throws -> Int, abort: () async -> Void,
+        response: RPCWriter<Tavana_Worker_V1_LoadReply>
+    ) async throws {
+        var reply = Tavana_Worker_V1_LoadReply()
+        do {
+            try await start()
+        } catch {
+            reply.failure = WireFailure(error)
+            reply.pins = UInt32(record.session.pins.rawValue)
+            return try await response.write(reply)
+        }
+        var started = Tavana_Worker_V1_LoadReply()
+        started.started = true
+        do {
+            try await response.write(started)
+            reply.rows = Int64(try await body())
+        } catch let error as RPCError {
+            await abort()
+            throw error
+        } catch is CancellationError {
+            await abort()
+            throw CancellationError()
+        } catch {
+            await abort()
+            reply.failure = WireFailure(error)
+        }
+        reply.pins = UInt32(record.session.pins.rawValue)
+        try await response.write(reply)
+    }
+
+    public func loadArrow(
+        request: RPCAsyncSequence<Tavana_Worker_V1_LoadArrowRequest, any Error>,
+        response: RPCWriter<Tavana_Worker_V1_LoadReply>, context: ServerContext
+    ) async throws {
+        var parts = request.makeAsyncIterator()
+        guard let first = try await parts.next(), case .target(let target) = first.part else {
+            throw RPCError(code: .invalidArgument, message: "a load starts with its target")
+        }
+        let record = try await record(target.gateway, target.sessionID)
+        let load = Mutex<(any ArrowLoad)?>(nil)
+        let decoder = Mutex<IPCMessageDecoder?>(nil)
+        try await serveLoad(record, start: {
+            let schema = try WireSchema.decode(target.arrowSchema)
+            let d = try IPCMessageDecoder(schema: schema)
+            decoder.withLock { $0 = d }
+            let opened = try await record.session.loadArrow(ArrowLoadRequest(
+                catalog: target.hasCatalog ? target.catalog : nil, schema: target.hasSchema ? target.schema : nil,
+                table: target.table, temporary: target.temporary,
+                ifExists: [.fail, .append, .replace][Int(clamping: min(max(target.ifExists, 0), 2))],
+                ifMissing: target.ifMissing == 1 ? .fail : .create, arrowSchema: schema))
+            load.withLock { $0 = opened }
+        }, body: {
+            guard let opened = load.withLock({ $0 }) else { throw WireError("the load has not begun") }
+            while let part = try await parts.next() {
+                guard case .batch(let batch) = part.part else {
+                    throw WireError("a load sends its target once, then batches")
+                }
+                for message in batch.messages {
+                    let decoded = try decoder.withLock { d -> IPCMessageDecoder.Decoded in
+                        guard d != nil else { throw WireError("the load has not begun") }
+                        return try d!.decode(metadata: [UInt8](message.metadata), body: [UInt8](message.body))
+                    }
+                    if case .recordBatch(let b) = decoded { try await opened.append(b) }
+                }
+            }
+            return try await opened.finish()
+        }, abort: {
+            await load.withLock { $0 }?.abort()
+        }, response: response)
+    }
+
+    public func loadCSV(
+        request: RPCAsyncSequence<Tavana_Worker_V1_LoadCSVRequest, any Error>,
+        response: RPCWriter<Tavana_Worker_V1_LoadReply>, context: ServerContext
+    ) async throws {
+        var parts = request.makeAsyncIterator()
+        guard let first = try await parts.next(), case .target(let target) = first.part else {
+            throw RPCError(code: .invalidArgument, message: "a load starts with its target")
+        }
+        let record = try await record(target.gateway, target.sessionID)
+        let load = Mutex<(any CSVLoad)?>(nil)
+        try await serveLoad(record, start: {
+            guard let delimiter = UInt8(exactly: target.delimiter), let quote = UInt8(exactly: target.quote),
+                  let escape = UInt8(exactly: target.escape)
+            else { throw WireError("CSV delimiter, quote and escape are single bytes") }
+            let opened = try await record.session.loadCSV(CSVLoadRequest(
+                table: target.table, columns: target.columns, header: target.header, delimiter: delimiter,
+                quote: quote, escape: escape, null: target.null))
+            load.withLock { $0 = opened }
+        }, body: {
+            guard let opened = load.withLock({ $0 }) else { throw WireError("the load has not begun") }
+            while let part = try await parts.next() {
+                guard case .data(let data) = part.part else { throw WireError("a load sends its target once, then data") }
+                try await opened.write([UInt8](data))
+            }
+            return try await opened.finish()
+        }, abort: {
+            await load.withLock { $0 }?.abort()
+        }, response: response)
+    }
+
+    // MARK: Vocabulary
+
+    public func vocabulary(request: Tavana_Worker_V1_VocabularyRequest, context: ServerContext) async throws -> Tavana_Worker_V1_VocabularyReply {
+        do {
+            return Tavana_Worker_V1_VocabularyReply(try await worker.vocabulary())
+        } catch {
+            var reply = Tavana_Worker_V1_VocabularyReply()
+            reply.failure = WireFailure(error)
+            return reply
+        }
+    }
+}
