@@ -242,10 +242,12 @@ let package = Package(
             name: "ClusterTests",
             dependencies: [
                 "WorkerEndpoint", "RemoteWorker", "WorkerProtocol", "Worker", "WorkerTesting", "Scheduler", "DuckDB", "Arrow",
+                "TestSupport",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             swiftSettings: strict),
         .testTarget(

@@ -7,7 +7,7 @@ set -euo pipefail
 DUCKDB_VERSION="${DUCKDB_VERSION:-1.5.5}"
 # The bareduckdb wheel that ships a plain libduckdb.so built from DuckDB $DUCKDB_VERSION.
 BAREDUCKDB_VERSION="${BAREDUCKDB_VERSION:-0.12.155}"
-EXTENSIONS="${TAVANA_EXTENSIONS:-httpfs aws azure delta iceberg avro tpch tpcds}"
+EXTENSIONS="${TAVANA_EXTENSIONS:-httpfs aws azure delta iceberg avro tpch tpcds ducklake postgres}"
 CACHE="${TAVANA_DUCKDB_HOME:-$HOME/.cache/tavana/duckdb-$DUCKDB_VERSION}"
 # DuckDB's own layout, so that `extension_directory` plus `LOAD name` finds the files.
 EXT_ROOT="$CACHE/extensions"
@@ -51,7 +51,11 @@ else
 fi
 
 for name in $EXTENSIONS; do
-  dest="$EXT_DIR/$name.duckdb_extension"
+  # DuckDB looks an extension up by its canonical name: the postgres wheel holds
+  # postgres.duckdb_extension, which DuckDB loads as postgres_scanner.
+  file="$name"
+  [ "$name" = postgres ] && file=postgres_scanner
+  dest="$EXT_DIR/$file.duckdb_extension"
   if [ -s "$dest" ]; then
     log "extension $name present"
     continue

@@ -6,6 +6,8 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 log() { printf '[run-tests] %s\n' "$*" >&2; }
 
+scripts/setup-test-services.sh
+
 log "building (debug)"
 swift build --build-tests
 bin="$(swift build --show-bin-path)/tavana"
@@ -15,6 +17,15 @@ swift test --skip-build --parallel --num-workers 2
 
 log "client tests (pytest)"
 TAVANA_BIN="$bin" .venv/bin/python -m pytest -q tests/clients
+
+# The real-client suites again, with every server they start being a cluster: a gateway in
+# front of two workers that share a DuckLake catalog (docs/cluster.md). Tests that cannot
+# apply there are skipped with their reason.
+log "client tests in cluster mode (gateway + 2 workers)"
+TAVANA_TEST_MODE=cluster TAVANA_BIN="$bin" .venv/bin/python -m pytest -q -rs \
+  tests/clients/test_pg_psycopg.py tests/clients/test_pg_psql.py tests/clients/test_pg_pg8000.py \
+  tests/clients/test_pg_streaming.py tests/clients/test_flight_sql.py tests/clients/test_flight_metadata.py \
+  tests/clients/test_arrow_ipc.py
 
 # Last, because it compiles Tavana's modules again with the fuzzer's instrumentation (in the
 # same build folder, so the dependencies are not rebuilt): a few seconds per fuzz target

@@ -224,6 +224,10 @@ public final class RemoteWorker: WorkerService {
     // MARK: WorkerService
 
     public func openSession(_ options: SessionOptions) async throws -> any WorkerSession {
+        try await openRemote(options)
+    }
+
+    func openRemote(_ options: SessionOptions) async throws -> RemoteSession {
         var request = Tavana_Worker_V1_OpenSessionRequest()
         request.gateway = gateway.wire
         request.user = options.user

@@ -71,14 +71,23 @@ public final class WorkerPool: WorkerService {
     }
 
     public func openSession(_ options: SessionOptions) async throws -> any WorkerSession {
-        var tried: Set<WorkerAddress> = []
+        guard let first = try await openRemote(options) else {
+            throw WorkerUnavailable("no worker is reachable (\(workers.map(\.address.description).joined(separator: ", ")))")
+        }
+        return PooledSession(pool: self, options: options, first: first)
+    }
+
+    /// A session on a healthy worker (other than `avoiding` when another is healthy); nil
+    /// when no worker is healthy.
+    func openRemote(_ options: SessionOptions, avoiding: WorkerAddress? = nil) async throws -> RemoteSession? {
+        var tried: Set<WorkerAddress> = avoiding.map { [$0] } ?? []
         var lastError: (any Error)?
         // Opening a session changes nothing anywhere, so a worker that fails it is simply
         // passed over for another.
         while let worker = choose(excluding: tried) {
             tried.insert(worker.address)
             do {
-                return try await worker.openSession(options)
+                return try await worker.openRemote(options)
             } catch let error as WorkerUnavailable {
                 logger.warning("could not open a session on a worker; trying another", metadata: [
                     "worker": "\(worker.address)", "error": "\(error.message)",
@@ -87,7 +96,7 @@ public final class WorkerPool: WorkerService {
             }
         }
         if let lastError { throw lastError }
-        throw WorkerUnavailable("no worker is reachable (\(workers.map(\.address.description).joined(separator: ", ")))")
+        return nil
     }
 
     public func vocabulary() async throws -> EngineVocabulary {
@@ -99,4 +108,69 @@ public final class WorkerPool: WorkerService {
         vocabularyCache.withLock { $0 = loaded }
         return loaded
     }
+}
+
+/// A client session in cluster mode: its place on one worker, which it leaves only while it
+/// holds nothing there. A session with no pins (no transaction, temporary objects, changed
+/// settings or open statements) whose worker has become unreachable moves to another worker
+/// before its next statement, and a prepare that fails because the worker is gone is tried
+/// once more elsewhere (preparing changes nothing). A session with state on a lost worker
+/// fails with WorkerUnavailable: that state is gone, and saying so beats a silent reset.
+final class PooledSession: WorkerSession {
+    let pool: WorkerPool
+    let options: SessionOptions
+    private let current: Mutex<RemoteSession>
+
+    init(pool: WorkerPool, options: SessionOptions, first: RemoteSession) {
+        self.pool = pool
+        self.options = options
+        self.current = Mutex(first)
+    }
+
+    var user: String { options.user }
+    var session: RemoteSession { current.withLock { $0 } }
+    var pins: SessionPins { session.pins }
+
+    /// The session to use now: the current one, or a new one elsewhere if the current
+    /// worker is unhealthy and nothing ties the session to it.
+    private func placed() async throws -> RemoteSession {
+        let now = session
+        guard !now.worker.isHealthy, now.pins.isEmpty else { return now }
+        return try await move(from: now)
+    }
+
+    private func move(from old: RemoteSession) async throws -> RemoteSession {
+        guard let fresh = try await pool.openRemote(options, avoiding: old.worker.address) else { return old }
+        current.withLock { $0 = fresh }
+        pool.logger.info("session moved to another worker", metadata: [
+            "from": "\(old.worker.address)", "to": "\(fresh.worker.address)", "user": "\(options.user)",
+        ])
+        Task { await old.close() }
+        return fresh
+    }
+
+    func prepare(_ sql: String) async throws -> StatementHandle {
+        let target = try await placed()
+        do {
+            return try await target.prepare(sql)
+        } catch let error as WorkerUnavailable where target.pins.isEmpty {
+            let other = try await move(from: target)
+            guard other !== target else { throw error }
+            return try await other.prepare(sql)
+        }
+    }
+
+    func execute(_ statement: StatementHandle, parameters: [DuckDBValue]) async throws -> any ResultStream {
+        try await session.execute(statement, parameters: parameters)
+    }
+
+    func run(_ sql: String) async throws -> Int? { try await placed().run(sql) }
+    func closeStatement(_ statement: StatementHandle) async { await session.closeStatement(statement) }
+    func beginTransaction() async throws { try await placed().beginTransaction() }
+    func commit() async throws { try await session.commit() }
+    func rollback() async throws { try await session.rollback() }
+    func loadArrow(_ request: ArrowLoadRequest) async throws -> any ArrowLoad { try await placed().loadArrow(request) }
+    func loadCSV(_ request: CSVLoadRequest) async throws -> any CSVLoad { try await placed().loadCSV(request) }
+    func interrupt() { session.interrupt() }
+    func close() async { await session.close() }
 }

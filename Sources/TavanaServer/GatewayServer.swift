@@ -41,7 +41,9 @@ public struct GatewayServer: Sendable {
         let addresses = try workerAddresses()
         let credentials = try config.credentials()
         let tls = try EmbeddedServer(configuration: config, logger: logger).makeTLSContext()
-        let gatewayID = config.cluster.gatewayID ?? ProcessInfo.processInfo.hostName
+        // Stable across restarts (so workers drop a restarted gateway's leftovers), distinct
+        // between gateways: the host (a pod name) and the PostgreSQL port.
+        let gatewayID = config.cluster.gatewayID ?? "\(ProcessInfo.processInfo.hostName):\(config.postgres.port)"
         let name = GatewayName.starting(id: gatewayID)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let pool = try WorkerPool(addresses: addresses, gateway: name, eventLoopGroup: group, logger: logger)

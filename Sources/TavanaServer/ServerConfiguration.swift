@@ -27,7 +27,8 @@ public struct ServerConfiguration: Sendable, Equatable {
         /// Gateway: a name whose addresses are the workers, re-resolved every few seconds
         /// (`NAME:PORT`, a Kubernetes headless Service).
         public var workerDNS: String?
-        /// Gateway: its name on the workers; nil: the host name.
+        /// Gateway: its name on the workers, the same after a restart and different from every
+        /// other gateway's; nil: the host name and the PostgreSQL port.
         public var gatewayID: String?
         /// Worker: the port gateways call.
         public var workerPort = 9092
@@ -39,6 +40,12 @@ public struct ServerConfiguration: Sendable, Equatable {
         public var sessionTTL = 30
         /// Worker: seconds running statements get to finish after SIGTERM.
         public var drainGracePeriod = 25
+        /// The shared DuckLake catalog's metadata database (`postgres:host=... dbname=...`,
+        /// or a DuckDB file path): every worker attaches it at start as `lake`, and it is
+        /// every session's default database, so tables are the same on every worker.
+        public var ducklakeMetadata: String?
+        /// Where the DuckLake catalog keeps its data files: a folder every worker sees.
+        public var ducklakeDataPath: String?
     }
 
     public struct PostgresSettings: Sendable, Equatable {
@@ -223,6 +230,8 @@ public struct ServerConfiguration: Sendable, Equatable {
         if let v = layer.workerID { cluster.workerID = v }
         if let v = try ranged("workerSessionTTL", layer.workerSessionTTL, 2...86_400) { cluster.sessionTTL = v }
         if let v = try ranged("workerDrainGracePeriod", layer.workerDrainGracePeriod, 0...86_400) { cluster.drainGracePeriod = v }
+        if let v = layer.ducklakeMetadata { cluster.ducklakeMetadata = v.isEmpty ? nil : v }
+        if let v = layer.ducklakeDataPath { cluster.ducklakeDataPath = v.isEmpty ? nil : v }
     }
 
     // MARK: - What the components get
@@ -270,13 +279,32 @@ public struct ServerConfiguration: Sendable, Equatable {
         return WorkerConfiguration(
             database: databaseConfiguration(sizing: sizing), executionThreads: engine.executionThreads ?? admission.slots * 2 + 2,
             parseThreads: parse, parseThreadsPerUser: min(parse, engine.parseThreadsPerUser ?? max(1, parse / 2)),
-            maxStatementBytes: engine.maxStatementBytes, spoolDirectory: engine.spoolDirectory)
+            maxStatementBytes: engine.maxStatementBytes, spoolDirectory: engine.spoolDirectory,
+            startup: sharedCatalogStartup, sessionSetup: cluster.ducklakeMetadata == nil ? [] : ["USE \(Self.sharedCatalogName)"])
+    }
+
+    /// The shared catalog's name in every session.
+    public static let sharedCatalogName = "lake"
+
+    /// Attaches the shared DuckLake catalog, if one is configured.
+    var sharedCatalogStartup: [String] {
+        guard let metadata = cluster.ducklakeMetadata else { return [] }
+        var options: [String] = []
+        if let path = cluster.ducklakeDataPath { options.append("DATA_PATH \(SQLText.literal(path))") }
+        let suffix = options.isEmpty ? "" : " (\(options.joined(separator: ", ")))"
+        return ["ATTACH \(SQLText.literal("ducklake:" + metadata)) AS \(Self.sharedCatalogName)\(suffix)"]
     }
 
     /// The DuckDB side of the configuration.
     public func databaseConfiguration(sizing: WorkerSizing = WorkerSizing(limits: ContainerLimits())) -> DatabaseConfiguration {
-        let wanted = engine.extensions ?? Self.defaultExtensions.filter {
+        var wanted = engine.extensions ?? Self.defaultExtensions.filter {
             FileManager.default.fileExists(atPath: "\(engine.extensionDirectory)/\(DuckDBLibrary.expectedVersion)/linux_amd64/\($0).duckdb_extension")
+        }
+        // The shared catalog needs DuckLake, and the postgres extension for its metadata there.
+        if let metadata = cluster.ducklakeMetadata {
+            var needed = ["ducklake"]
+            if metadata.hasPrefix("postgres:") { needed.insert("postgres_scanner", at: 0) }
+            wanted += needed.filter { !wanted.contains($0) }
         }
         return DatabaseConfiguration(
             path: engine.database, threads: engine.threads ?? sizing.threads,

@@ -50,6 +50,8 @@ public struct SettingsLayer: Sendable, Equatable, Codable {
     public var workerID: String?
     public var workerSessionTTL: Int?
     public var workerDrainGracePeriod: Int?
+    public var ducklakeMetadata: String?
+    public var ducklakeDataPath: String?
 
     public init() {}
 
@@ -61,7 +63,7 @@ public struct SettingsLayer: Sendable, Equatable, Codable {
         case scramSaltKey, tlsCertificate, tlsKey, logLevel, maxQueuedPerUser, maxRunningPerUser, maxQueueWait
         case cgroupRoot, memoryReserve, shutdownGracePeriod
         case workerAddresses, workerDNS, gatewayID, workerPort, workerSlots, workerID, workerSessionTTL
-        case workerDrainGracePeriod
+        case workerDrainGracePeriod, ducklakeMetadata, ducklakeDataPath
     }
 
     /// The environment variable of each key.
@@ -87,6 +89,7 @@ public struct SettingsLayer: Sendable, Equatable, Codable {
         "TAVANA_GATEWAY_ID": .gatewayID, "TAVANA_WORKER_PORT": .workerPort, "TAVANA_WORKER_SLOTS": .workerSlots,
         "TAVANA_WORKER_ID": .workerID, "TAVANA_WORKER_SESSION_TTL": .workerSessionTTL,
         "TAVANA_WORKER_DRAIN_GRACE_PERIOD": .workerDrainGracePeriod,
+        "TAVANA_DUCKLAKE_METADATA": .ducklakeMetadata, "TAVANA_DUCKLAKE_DATA_PATH": .ducklakeDataPath,
     ]
 
     public init(from decoder: any Decoder) throws {
@@ -197,6 +200,8 @@ public struct SettingsLayer: Sendable, Equatable, Codable {
         case .workerID: workerID = text
         case .workerSessionTTL: workerSessionTTL = try int()
         case .workerDrainGracePeriod: workerDrainGracePeriod = try int()
+        case .ducklakeMetadata: ducklakeMetadata = text
+        case .ducklakeDataPath: ducklakeDataPath = text
         }
     }
 

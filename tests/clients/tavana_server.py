@@ -40,13 +40,104 @@ class ServerStartError(RuntimeError):
     pass
 
 
+# TAVANA_TEST_MODE=cluster runs every server a test starts as cluster mode instead: a
+# `tavana gateway` in front of two `tavana worker` processes, all on loopback (one fixture,
+# two modes). Tests that cannot apply there are marked `serve_only` with their reason.
+MODE = os.environ.get("TAVANA_TEST_MODE", "serve")
+CLUSTER = MODE == "cluster"
+CLUSTER_WORKERS = 2
+# The catalog sessions start in: DuckDB's in-memory database, or cluster mode's shared one.
+DEFAULT_CATALOG = "lake" if CLUSTER else "memory"
+
+# Flags of DuckDB (they go to the workers in cluster mode); the rest go to the gateway.
+_ENGINE_FLAGS = {"--threads", "--database", "--memory-limit", "--max-statement-bytes"}
+_WORKER_LISTENING = re.compile(r"worker listening.*?\bport=(\d+)|\bport=(\d+).*?worker listening")
+
+
+_catalog_pg = None
+_catalog_count = 0
+
+
+def shared_catalog(directory: str) -> dict[str, str]:
+    """Environment for a test cluster's workers: a new DuckLake catalog, its metadata in a
+    database of its own on the test run's PostgreSQL (started on first use), its data in
+    `directory`."""
+    global _catalog_pg, _catalog_count
+    if _catalog_pg is None:
+        import atexit
+        from catalog_postgres import CatalogPostgres
+        _catalog_pg = CatalogPostgres().start()
+        atexit.register(_catalog_pg.stop)
+    _catalog_count += 1
+    metadata = _catalog_pg.create_database(f"lake{os.getpid()}_{_catalog_count}")
+    data = os.path.join(directory, "lake")
+    os.makedirs(data, exist_ok=True)
+    return {"TAVANA_DUCKLAKE_METADATA": metadata, "TAVANA_DUCKLAKE_DATA_PATH": data + "/"}
+
+
+def serve_only(reason: str):
+    """Marks a test that only applies to `tavana serve`, with why."""
+    return pytest.mark.skipif(CLUSTER, reason=f"serve only: {reason}")
+
+
+class WorkerProcess:
+    """One `tavana worker` of a test cluster."""
+
+    def __init__(self, binary: str, args: list[str], env: dict[str, str], directory: str, index: int):
+        self.log_path = os.path.join(directory, f"worker{index}.log")
+        self.name = f"worker{index}"
+        cmd = [binary, "worker", "--host", HOST, "--port", "0", "--http-port", "0"] + args
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log, env=env,
+                                     cwd=directory)
+        self.port: int | None = None
+
+    def wait_listening(self, deadline: float) -> None:
+        while time.monotonic() < deadline:
+            m = _WORKER_LISTENING.search(self.log())
+            if m:
+                self.port = int(m.group(1) or m.group(2))
+                return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise ServerStartError(f"{self.name}: no 'worker listening' line (exit code {self.proc.poll()})\n{self.log()}")
+
+    def log(self, since: int = 0) -> str:
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(since)
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_size(self) -> int:
+        try:
+            return os.path.getsize(self.log_path)
+        except FileNotFoundError:
+            return 0
+
+    def stop(self, sig: int = signal.SIGTERM) -> int | None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(STOP_TIMEOUT)
+        self._log.close()
+        return self.proc.returncode
+
+
 class TavanaServer:
     """One `tavana serve` process. Use as a context manager or call start()/stop()."""
 
     def __init__(self, binary: str, args: tuple[str, ...] | list[str] = (), env: dict[str, str] | None = None,
                  config: dict | None = None, workers: int | None = 2, name: str = "tavana",
-                 default_extensions: bool = False):
+                 default_extensions: bool = False, cluster: bool | None = None):
         self.binary = binary
+        self.cluster = CLUSTER if cluster is None else cluster
+        self.worker_procs: list[WorkerProcess] = []
         self.extra_args = list(args)
         self.extra_env = dict(env or {})
         # The wire tests need no DuckDB extension; loading none keeps start-up fast and
@@ -65,21 +156,73 @@ class TavanaServer:
 
     # -- lifecycle -----------------------------------------------------------------------
 
+    def config_args(self) -> list[str]:
+        if not self.config:
+            return []
+        path = os.path.join(self._dir.name, "config.json")
+        with open(path, "w") as f:
+            json.dump(self.config, f)
+        return ["--config", path]
+
+    def split_args(self) -> tuple[list[str], list[str]]:
+        """(the front doors' flags, DuckDB's flags): in cluster mode the gateway gets the
+        first, the workers the second; `--workers N` becomes each worker's `--slots N`."""
+        doors, engine = [], []
+        args = list(self.extra_args)
+        i = 0
+        while i < len(args):
+            flag = args[i].split("=", 1)[0]
+            takes_value = "=" not in args[i] and i + 1 < len(args) and not args[i + 1].startswith("--")
+            chunk = args[i:i + 2] if takes_value else args[i:i + 1]
+            if flag == "--workers":
+                engine += ["--slots"] + chunk[1:] if takes_value else ["--slots", args[i].split("=", 1)[1]]
+            elif flag in _ENGINE_FLAGS:
+                engine += chunk
+            else:
+                doors += chunk
+            i += len(chunk)
+        return doors, engine
+
     def command(self) -> list[str]:
+        if self.cluster:
+            doors, _ = self.split_args()
+            workers = ",".join(f"{HOST}:{w.port}" for w in self.worker_procs)
+            return [self.binary, "gateway", "--host", self.host, "--pg-port", "0", "--flight-port", "0",
+                    "--http-port", "0", "--workers", workers] + self.config_args() + doors
         cmd = [self.binary, "serve", "--host", self.host, "--pg-port", "0",
                "--flight-port", "0", "--http-port", "0", "--database", ":memory:"]
         if self.workers is not None and "--workers" not in self.extra_args:
             cmd += ["--workers", str(self.workers)]
-        if self.config:
-            path = os.path.join(self._dir.name, "config.json")
-            with open(path, "w") as f:
-                json.dump(self.config, f)
-            cmd += ["--config", path]
-        return cmd + self.extra_args
+        return cmd + self.config_args() + self.extra_args
+
+    def start_workers(self, env: dict[str, str]) -> None:
+        _, engine = self.split_args()
+        # The cluster runs as many queries at once as `serve --workers N` would: N slots in
+        # all, over up to two workers.
+        count = CLUSTER_WORKERS
+        if "--slots" in engine:
+            i = engine.index("--slots")
+            total = int(engine[i + 1])
+            del engine[i:i + 2]
+        else:
+            total = self.workers if self.workers is not None else 2 * CLUSTER_WORKERS
+        count = max(1, min(count, total))
+        engine += ["--slots", str(max(1, total // count))]
+        if "--database" not in engine:
+            engine += ["--database", ":memory:"]
+        worker_env = dict(env)
+        worker_env.update(shared_catalog(self._dir.name))
+        self.worker_procs = [WorkerProcess(self.binary, engine + self.config_args(), worker_env, self._dir.name, i)
+                             for i in range(count)]
+        deadline = time.monotonic() + START_TIMEOUT
+        for w in self.worker_procs:
+            w.wait_listening(deadline)
 
     def start(self) -> "TavanaServer":
         env = {k: v for k, v in os.environ.items() if not k.startswith("TAVANA_") or k in _KEEP_ENV}
         env.update(self.extra_env)
+        if self.cluster:
+            self.start_workers(env)
         self._log_file = open(self.log_path, "wb")
         self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=self._log_file,
                                      stderr=self._log_file, env=env, cwd=self._dir.name)
@@ -117,6 +260,8 @@ class TavanaServer:
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
+        for w in self.worker_procs:
+            w.stop()
         return rc
 
     def cleanup(self) -> None:
@@ -198,9 +343,9 @@ class TavanaServer:
 @contextlib.contextmanager
 def running_server(binary: str, *args: str, env: dict[str, str] | None = None, config: dict | None = None,
                    workers: int | None = 2, name: str = "tavana",
-                   default_extensions: bool = False) -> Iterator[TavanaServer]:
+                   default_extensions: bool = False, cluster: bool | None = None) -> Iterator[TavanaServer]:
     server = TavanaServer(binary, args, env=env, config=config, workers=workers, name=name,
-                          default_extensions=default_extensions)
+                          default_extensions=default_extensions, cluster=cluster)
     try:
         server.start()
     except ServerStartError as e:
@@ -348,11 +493,12 @@ def is_oracle(server: TavanaServer) -> bool:
 _OFFSETS = pytest.StashKey[dict]()
 
 
-def _servers_of(item) -> list[TavanaServer]:
+def _servers_of(item) -> list:
     found = []
     for value in getattr(item, "funcargs", {}).values():
         if isinstance(value, TavanaServer) and value not in found:
             found.append(value)
+            found += value.worker_procs
     return found
 
 
@@ -372,6 +518,7 @@ def pytest_runtest_makereport(item, call):
             lines = text.splitlines()
             if len(lines) > 80:
                 lines = ["[... earlier lines cut ...]"] + lines[-80:]
-            state = "running" if server.alive() else f"EXITED rc={server.proc.returncode if server.proc else None}"
+            alive = server.proc is not None and server.proc.poll() is None
+            state = "running" if alive else f"EXITED rc={server.proc.returncode if server.proc else None}"
             report.sections.append((f"tavana stderr ({server.name}, port {server.port}, {state})", "\n".join(lines)))
     return report

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from tavana_server import cstr, message, running_server, startup_packet, read_until, error_fields
+from tavana_server import cstr, message, running_server, serve_only, startup_packet, read_until, error_fields
 
 pytest_plugins = ["tavana_server"]
 
@@ -202,6 +202,7 @@ def engine(pg_server):
 
 
 @pytest.mark.timeout(60)
+@serve_only("DuckLake, cluster mode's shared catalog, has no PRIMARY KEY, UNIQUE or FOREIGN KEY constraints")
 def test_sqlalchemy_core(engine):
     meta = sa.MetaData()
     table = sa.Table("sa_items", meta,
@@ -231,6 +232,7 @@ def test_sqlalchemy_core(engine):
 
 
 @pytest.mark.timeout(60)
+@serve_only("DuckLake, cluster mode's shared catalog, has no PRIMARY KEY, UNIQUE or FOREIGN KEY constraints")
 def test_sqlalchemy_orm_session(engine):
     from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 

@@ -19,10 +19,15 @@ public struct WorkerConfiguration: Sendable, Equatable {
     /// Where COPY FROM STDIN data is spooled before DuckDB reads it; nil: DuckDB's
     /// temp_directory if one is set, else the system's temporary folder.
     public var spoolDirectory: String?
+    /// Statements run once when the database opens (attaching the shared catalog).
+    public var startup: [String]
+    /// Statements run at the start of every session, before the front door's own (making the
+    /// shared catalog the default database).
+    public var sessionSetup: [String]
 
     public init(
         database: DatabaseConfiguration, executionThreads: Int, parseThreads: Int, parseThreadsPerUser: Int,
-        maxStatementBytes: Int, spoolDirectory: String? = nil
+        maxStatementBytes: Int, spoolDirectory: String? = nil, startup: [String] = [], sessionSetup: [String] = []
     ) {
         self.database = database
         self.executionThreads = executionThreads
@@ -30,6 +35,8 @@ public struct WorkerConfiguration: Sendable, Equatable {
         self.parseThreadsPerUser = parseThreadsPerUser
         self.maxStatementBytes = maxStatementBytes
         self.spoolDirectory = spoolDirectory
+        self.startup = startup
+        self.sessionSetup = sessionSetup
     }
 }
 
@@ -50,8 +57,18 @@ public final class EmbeddedWorker: WorkerService {
     /// Read on first use and kept: it is built into DuckDB.
     private let knownVocabulary = Mutex<EngineVocabulary?>(nil)
 
+    /// Run at the start of every session.
+    let sessionSetup: [String]
+
     public init(configuration: WorkerConfiguration, logger: Logger) throws {
         database = try Database(configuration.database)
+        if !configuration.startup.isEmpty {
+            let connection = try database.connect()
+            for statement in configuration.startup {
+                try Self.runAtStartup(statement, on: connection, logger: logger)
+            }
+        }
+        sessionSetup = configuration.sessionSetup
         threadPool = NIOThreadPool(numberOfThreads: max(configuration.executionThreads, 2))
         threadPool.start()
         parsePool = NIOThreadPool(numberOfThreads: max(configuration.parseThreads, 1))
@@ -61,6 +78,22 @@ public final class EmbeddedWorker: WorkerService {
         spoolDirectory = configuration.spoolDirectory ?? configuration.database.tempDirectory
             ?? FileManager.default.temporaryDirectory.path
         self.logger = logger
+    }
+
+    /// Runs one start-up statement, retrying a few times: workers that start together race to
+    /// create a new shared catalog's tables, and the losers succeed once the winner is done.
+    static func runAtStartup(_ statement: String, on connection: Connection, logger: Logger) throws {
+        var attempt = 1
+        while true {
+            do {
+                _ = try connection.execute(statement)
+                return
+            } catch let error as DuckDBError where attempt < 5 {
+                logger.warning("start-up statement failed; retrying", metadata: ["attempt": "\(attempt)", "error": "\(error.message)"])
+                Thread.sleep(forTimeInterval: 0.3 * Double(attempt) + Double.random(in: 0..<0.3))
+                attempt += 1
+            }
+        }
     }
 
     deinit {
@@ -88,7 +121,7 @@ public final class EmbeddedWorker: WorkerService {
     /// caller's setup statements.
     public func openEmbeddedSession(_ options: SessionOptions) async throws -> EmbeddedSession {
         let database = self.database
-        let setup = options.setup
+        let setup = sessionSetup + options.setup
         let connection = try await threadPool.runIfActive { () throws -> Connection in
             let c = try database.connect()
             // Clients get timestamps with time zone in UTC unless they ask otherwise;

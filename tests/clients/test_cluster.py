@@ -1,0 +1,304 @@
+"""Cluster mode with real processes on loopback: a `tavana gateway` and two `tavana worker`s
+started by the tests, a PostgreSQL for the shared DuckLake catalog, workers and gateways
+killed with signals. Clients are psycopg (PostgreSQL) and prometheus_client's parser."""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import psycopg
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tavana_server import HOST, running_server
+
+pytest_plugins = ["tavana_server"]
+pytestmark = pytest.mark.timeout(240)
+
+# Seconds of work for one core, give or take: long enough to be caught running.
+LONG_SQL = "SELECT count(*) FROM range(3000000000) t(x) WHERE x % 7 = 3"
+WORKER_LOST = "08006"
+
+
+def http_port(log_text: str) -> int:
+    m = re.search(r"port=(\d+).*http listening", log_text)
+    assert m, f"no 'http listening' line:\n{log_text}"
+    return int(m.group(1))
+
+
+def get(port: int, path: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://{HOST}:{port}{path}", timeout=10) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def metrics(port: int) -> dict[tuple[str, tuple], float]:
+    status, text = get(port, "/metrics")
+    assert status == 200, text
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return out
+
+
+def worker_value(worker, name: str) -> float:
+    return metrics(http_port(worker.log()))[(name, ())]
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def start_gateway(binary: str, workers: list, env: dict[str, str], directory) -> tuple[subprocess.Popen, int, str]:
+    """Another gateway in front of the same workers: (process, PostgreSQL port, log path)."""
+    log = os.path.join(directory, f"gateway-{time.monotonic_ns()}.log")
+    cmd = [binary, "gateway", "--host", HOST, "--pg-port", "0", "--flight-port", "0", "--http-port", "0",
+           "--workers", ",".join(f"{HOST}:{w.port}" for w in workers)]
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("TAVANA_")}
+    full_env.update(env)
+    proc = subprocess.Popen(cmd, stdout=open(log, "wb"), stderr=subprocess.STDOUT, env=full_env)
+    text = wait_for(lambda: (lambda t: t if "postgres listening" in t else None)(open(log).read()), 30, "gateway start")
+    port = int(re.search(r"port=(\d+).*postgres listening", text).group(1))
+    return proc, port, log
+
+
+def connect(port: int, **kw):
+    return psycopg.connect(f"host={HOST} port={port} user=tester dbname=tavana connect_timeout=10 sslmode=disable",
+                           autocommit=True, **kw)
+
+
+@pytest.fixture
+def cluster(tavana_bin):
+    # Four slots: two on each worker.
+    with running_server(tavana_bin, workers=4, cluster=True, name="cluster") as server:
+        yield server
+
+
+def sessions_per_worker(server) -> list[float]:
+    return [worker_value(w, "tavana_sessions") for w in server.worker_procs]
+
+
+def test_a_table_created_through_one_session_is_read_through_sessions_on_every_worker(cluster):
+    conns = [cluster.connect() for _ in range(6)]
+    try:
+        counts = sessions_per_worker(cluster)
+        assert all(c >= 1 for c in counts), f"sessions are not spread over the workers: {counts}"
+        conns[0].execute("CREATE TABLE shared_t AS SELECT range AS i FROM range(10)")
+        for c in conns:
+            assert c.execute("SELECT count(*), sum(i) FROM shared_t").fetchone() == (10, 45)
+        conns[5].execute("INSERT INTO shared_t VALUES (100)")
+        for c in conns:
+            assert c.execute("SELECT max(i) FROM shared_t").fetchone() == (100,)
+        assert conns[0].execute("SELECT current_database()").fetchone() == ("lake",)
+    finally:
+        for c in conns:
+            c.close()
+
+
+def test_temporary_tables_pin_a_session_to_its_worker(cluster):
+    with cluster.connect() as c:
+        c.execute("CREATE TEMP TABLE mine AS SELECT 42 AS v")
+        for _ in range(10):
+            assert c.execute("SELECT v FROM mine").fetchone() == (42,)
+
+
+def test_a_worker_killed_under_load_fails_only_what_it_held(cluster):
+    """kill -9 of a worker under load: sessions that held state there fail with 08006,
+    stateless ones go on on the other worker; nothing hangs and new sessions work."""
+    pinned = [cluster.connect() for _ in range(6)]
+    for i, c in enumerate(pinned):
+        c.execute(f"CREATE TEMP TABLE pin{i} AS SELECT {i} AS v")
+    stats = {"started": 0, "ok": 0, "failed": 0, "ok_after_kill": 0}
+    errors: list[str] = []
+    lock = threading.Lock()
+    killed = threading.Event()
+    stop = time.monotonic() + 8
+
+    def load():
+        conn = None
+        while time.monotonic() < stop:
+            try:
+                if conn is None:
+                    conn = cluster.connect()
+                with lock:
+                    stats["started"] += 1
+                conn.execute("SELECT count(*) FROM range(2000000)").fetchone()
+                with lock:
+                    stats["ok"] += 1
+                    if killed.is_set():
+                        stats["ok_after_kill"] += 1
+            except psycopg.Error as e:
+                with lock:
+                    stats["failed"] += 1
+                    errors.append(f"{e.sqlstate}: {e}")
+                if conn is not None and conn.closed:
+                    conn = None
+        if conn is not None:
+            conn.close()
+
+    threads = [threading.Thread(target=load) for _ in range(6)]
+    for t in threads:
+        t.start()
+    time.sleep(2)
+    victim = cluster.worker_procs[0]
+    victim.proc.send_signal(signal.SIGKILL)
+    victim.proc.wait(10)
+    killed.set()
+    for t in threads:
+        t.join(30)
+    hung = sum(t.is_alive() for t in threads)
+    assert hung == 0, f"{hung} client threads hung: {stats}"
+    assert stats["ok_after_kill"] > 0, f"no statement succeeded after the kill: {stats} {errors[:5]}"
+    for e in errors:
+        assert e.startswith(WORKER_LOST), e
+    # Sessions with state: those on the killed worker say so at once, the others go on.
+    outcomes = []
+    for i, c in enumerate(pinned):
+        try:
+            assert c.execute(f"SELECT v FROM pin{i}").fetchone() == (i,)
+            outcomes.append("ok")
+        except psycopg.Error as e:
+            assert e.sqlstate == WORKER_LOST, e
+            assert "worker" in str(e)
+            outcomes.append("lost")
+        finally:
+            c.close()
+    assert "ok" in outcomes and "lost" in outcomes, outcomes
+    with cluster.connect() as c:
+        assert c.execute("SELECT 1").fetchone() == (1,)
+    assert cluster.alive()
+
+
+def test_sigterm_drains_a_worker_and_its_running_query_completes(tavana_bin):
+    with running_server(tavana_bin, workers=2, cluster=True, name="drain") as server:
+        result: dict = {}
+        sql = "SELECT count(*) FROM range(400000000) t(x) WHERE x % 7 = 3"
+
+        def run():
+            with server.connect() as c:
+                result["value"] = c.execute(sql).fetchone()[0]
+
+        expected = (400000000 - 4) // 7 + 1
+        t = threading.Thread(target=run)
+        t.start()
+        busy = wait_for(lambda: next((w for w in server.worker_procs if worker_value(w, "tavana_worker_slots_used") >= 1),
+                                     None), 20, "the query to start")
+        busy.proc.send_signal(signal.SIGTERM)
+        status, text = wait_for(lambda: (lambda r: r if r[0] == 503 else None)(get(http_port(busy.log()), "/readyz")),
+                                10, "the draining worker to turn unready")
+        assert "draining" in text
+        t.join(120)
+        assert not t.is_alive()
+        assert result.get("value") == expected
+        assert busy.proc.wait(30) == 0
+        # New sessions go to the worker that is left.
+        with server.connect() as c:
+            assert c.execute("SELECT 2").fetchone() == (2,)
+
+
+def test_sessions_of_a_dead_gateway_are_closed_by_the_workers(tavana_bin):
+    with running_server(tavana_bin, workers=2, cluster=True, name="orphans",
+                        env={"TAVANA_WORKER_SESSION_TTL": "3"}) as server:
+        conns = [server.connect() for _ in range(4)]
+        assert sum(sessions_per_worker(server)) == 4
+        server.proc.send_signal(signal.SIGKILL)
+        server.proc.wait(10)
+        wait_for(lambda: sum(sessions_per_worker(server)) == 0, 20, "the workers to close the orphans")
+        for c in conns:
+            c.close()
+
+
+def test_a_restarted_gateway_makes_the_workers_drop_its_earlier_sessions(tavana_bin, tmp_path):
+    env = {"TAVANA_GATEWAY_ID": "gw-restart", "TAVANA_WORKER_SESSION_TTL": "600"}
+    with running_server(tavana_bin, workers=2, cluster=True, name="restart", env=env) as server:
+        conns = [server.connect() for _ in range(4)]
+        assert sum(sessions_per_worker(server)) == 4
+        server.proc.send_signal(signal.SIGKILL)
+        server.proc.wait(10)
+        # Same id, new epoch: its first heartbeat closes the old sessions (long before the TTL).
+        proc, port, _ = start_gateway(server.binary, server.worker_procs, env, tmp_path)
+        try:
+            wait_for(lambda: sum(sessions_per_worker(server)) == 0, 15, "the old epoch's sessions to close")
+            with connect(port) as c:
+                assert c.execute("SELECT 3").fetchone() == (3,)
+        finally:
+            proc.terminate()
+            proc.wait(20)
+            for c in conns:
+                c.close()
+
+
+def test_two_gateways_never_overbook_a_worker(tavana_bin, tmp_path):
+    """Each worker has one slot; two gateways send it work at once: the worker runs one
+    statement at a time and the rest wait, and every statement completes."""
+    with running_server(tavana_bin, workers=2, cluster=True, name="two-gateways") as server:
+        proc, port2, _ = start_gateway(server.binary, server.worker_procs, {"TAVANA_GATEWAY_ID": "second"}, tmp_path)
+        try:
+            peak = [0.0]
+            done = threading.Event()
+
+            def sample():
+                while not done.is_set():
+                    for w in server.worker_procs:
+                        peak[0] = max(peak[0], worker_value(w, "tavana_worker_slots_used"))
+                    time.sleep(0.05)
+
+            results = []
+
+            def client(port):
+                with connect(port) as c:
+                    for _ in range(3):
+                        results.append(c.execute("SELECT count(*) FROM range(60000000) t(x) WHERE x % 3 = 0").fetchone()[0])
+
+            sampler = threading.Thread(target=sample)
+            sampler.start()
+            clients = [threading.Thread(target=client, args=(p,)) for p in (server.port, port2) for _ in range(3)]
+            for t in clients:
+                t.start()
+            for t in clients:
+                t.join(180)
+            done.set()
+            sampler.join(10)
+            assert results == [20000000] * 18
+            assert peak[0] == 1, f"a worker ran {peak[0]} statements at once in one slot"
+        finally:
+            proc.terminate()
+            proc.wait(20)
+
+
+def test_gateway_metrics_and_readiness_follow_the_workers(tavana_bin):
+    with running_server(tavana_bin, workers=4, cluster=True, name="gw-metrics") as server:
+        port = http_port(server.log())
+        m = metrics(port)
+        assert m[("tavana_workers", (("state", "healthy"),))] == 2
+        assert m[("tavana_workers", (("state", "unhealthy"),))] == 0
+        assert m[("tavana_worker_slots", ())] == 4
+        assert get(port, "/readyz")[0] == 200
+        for w in server.worker_procs:
+            w.proc.send_signal(signal.SIGKILL)
+            w.proc.wait(10)
+        status, text = wait_for(lambda: (lambda r: r if r[0] == 503 else None)(get(port, "/readyz")), 20,
+                                "readiness to turn false")
+        assert "no worker" in text
+        m = metrics(port)
+        assert m[("tavana_workers", (("state", "unhealthy"),))] == 2
+        # A client gets a clear error, not a hang.
+        with pytest.raises(psycopg.Error) as e:
+            with server.connect() as c:
+                c.execute("SELECT 1")
+        assert "worker" in str(e.value)
