@@ -7,7 +7,7 @@ CONFIG ?= debug
 BUILD_FLAGS := -c $(CONFIG)
 BIN = $(shell $(SWIFT) build $(BUILD_FLAGS) --show-bin-path)/tavana
 
-.PHONY: deps duckdb python build serve test test-swift test-clients bench fuzz fuzz-smoke fuzz-campaign clean
+.PHONY: deps duckdb python build serve cluster test test-swift test-clients bench fuzz fuzz-smoke fuzz-campaign clean
 
 deps: duckdb python
 
@@ -22,6 +22,12 @@ build: duckdb
 
 serve: deps build
 	$(BIN) serve $(ARGS)
+
+# Cluster mode on this machine: PostgreSQL for the shared catalog, two workers and a gateway,
+# in the foreground (Ctrl-C stops all); docs/cluster.md.
+cluster: deps build
+	@scripts/setup-test-services.sh
+	TAVANA_BIN=$(BIN) scripts/cluster.sh $(ARGS)
 
 test: deps
 	@scripts/run-tests.sh

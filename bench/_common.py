@@ -47,6 +47,39 @@ def start_server(database: str):
     sys.exit("tavana serve did not start")
 
 
+def _wait_for(log_path: str, patterns: list[str], proc, what: str) -> list[int]:
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        text = open(log_path).read()
+        found = [re.search(p, text) for p in patterns]
+        if all(found):
+            return [int(m.group(1)) for m in found]
+        if proc.poll() is not None:
+            sys.exit(f"{what} exited:\n{text}")
+        time.sleep(0.2)
+    proc.kill()
+    sys.exit(f"{what} did not start")
+
+
+def start_cluster(database: str, slots: int = 2):
+    """Starts `tavana worker` on `database` and a `tavana gateway` in front of it; returns
+    ([processes], postgres port, flight port). The gateway hop, nothing else, differs from
+    `start_server`."""
+    binary = os.environ.get("TAVANA_BIN") or sys.exit("set TAVANA_BIN (make bench does)")
+    env = dict(os.environ, TAVANA_EXTENSIONS="tpch")
+    level = os.environ.get("BENCH_LOG_LEVEL", "info")
+    wlog = tempfile.NamedTemporaryFile("w+", suffix="-worker.log", delete=False)
+    worker = subprocess.Popen([binary, "worker", "--port", "0", "--http-port", "0", "--database", database,
+                               "--slots", str(slots), "--log-level", level], stdout=wlog, stderr=wlog, env=env)
+    (wport,) = _wait_for(wlog.name, [r"port=(\d+).*worker listening"], worker, "tavana worker")
+    glog = tempfile.NamedTemporaryFile("w+", suffix="-gateway.log", delete=False)
+    gateway = subprocess.Popen([binary, "gateway", "--pg-port", "0", "--flight-port", "0", "--http-port", "0",
+                                "--workers", f"127.0.0.1:{wport}", "--log-level", level], stdout=glog, stderr=glog, env=env)
+    pg, fl = _wait_for(glog.name, [r"port=(\d+).*postgres listening", r"port=(\d+).*flight listening"], gateway,
+                       "tavana gateway")
+    return [gateway, worker], pg, fl
+
+
 def stop_server(proc):
     proc.send_signal(signal.SIGTERM)
     try:
