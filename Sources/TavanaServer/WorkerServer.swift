@@ -31,7 +31,12 @@ public struct WorkerServer: Sendable {
         let cores = limits.cpus.map { max(1, Int($0.rounded(.up))) } ?? System.coreCount
         let slots = config.cluster.workerSlots ?? max(1, cores)
         config.admission.slots = slots
-        let workerConfig = config.workerConfiguration(sizing: sizing)
+        var workerConfig = config.workerConfiguration(sizing: sizing)
+        if config.cluster.ducklakeMetadata == nil {
+            workerConfig.localCreateRefusal =
+                "without a shared catalog a table would exist on one worker only: set ducklakeMetadata (TAVANA_DUCKLAKE_METADATA) and ducklakeDataPath on every worker; temporary tables are allowed"
+            logger.notice("no shared catalog: CREATE of tables, views and schemas is refused (temporary ones are allowed)")
+        }
         let workerID = config.cluster.workerID ?? ProcessInfo.processInfo.hostName
         logger.info("opening database", metadata: [
             "worker": "\(workerID)", "database": "\(config.engine.database)", "slots": "\(slots)",

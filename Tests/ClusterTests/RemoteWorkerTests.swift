@@ -484,22 +484,47 @@ final class RemoteWorkerTests: XCTestCase {
         XCTAssertEqual(after, 7, "the interrupted session goes on")
     }
 
-    func testCancellingTheGatewaysCallStopsTheQueryOnTheWorker() async throws {
-        // A client that goes away cancels its call; the worker interrupts DuckDB rather than
-        // leave it running for nobody, and frees the slot.
+    func testCancellingAnExecuteStopsTheQueryOnTheWorker() async throws {
+        // A client that goes away cancels its call; the worker must interrupt DuckDB rather
+        // than leave it running for nobody, holding a slot and the session's turn.
         let worker = try await startWorker()
         let gateway = try await connect(to: worker.address)
         let session = try await open(gateway.remote)
         let handle = try await session.prepare("SELECT sum(i) AS s FROM range(1000000000000) t(i)")
         let query = Task { _ = try await readAll(try await session.execute(handle, parameters: [])) }
+        try await assertCancellingStopsTheWorker(query, worker, session)
+    }
+
+    func testCancellingARunStopsTheQueryOnTheWorker() async throws {
+        let worker = try await startWorker()
+        let gateway = try await connect(to: worker.address)
+        let session = try await open(gateway.remote)
+        let query = Task { _ = try await session.run("CREATE TABLE never AS SELECT sum(i) AS s FROM range(1000000000000) t(i)") }
+        try await assertCancellingStopsTheWorker(query, worker, session)
+    }
+
+    /// Cancels `query` once the worker runs it and expects the worker to stop it (its slot
+    /// freed) and the session to go on.
+    func assertCancellingStopsTheWorker(
+        _ query: Task<Void, any Error>, _ worker: LocalWorker, _ session: any WorkerSession, line: UInt = #line
+    ) async throws {
         let running = await eventually(within: .seconds(10)) { worker.endpoint.slots.snapshot.running == 1 }
-        XCTAssertTrue(running)
+        XCTAssertTrue(running, line: line)
+        // Let DuckDB get going, so that there is something to interrupt.
+        try await Task.sleep(for: .milliseconds(300))
         query.cancel()
-        _ = await query.result
-        let freed = await eventually(within: .seconds(20)) { worker.endpoint.slots.snapshot.running == 0 }
-        XCTAssertTrue(freed, "the worker kept running the abandoned query")
+        let outcome = await query.result
+        XCTAssertThrowsError(try outcome.get(), "the cancelled call must fail", line: line)
+        let freed = await eventually(within: .seconds(15)) { worker.endpoint.slots.snapshot.running == 0 }
+        XCTAssertTrue(freed, "the worker kept running the abandoned query", line: line)
+        guard freed else {
+            // Stop it by hand, or the session's turn stays taken for hours and teardown waits.
+            session.interrupt()
+            _ = await eventually(within: .seconds(15)) { worker.endpoint.slots.snapshot.running == 0 }
+            return
+        }
         let after = try await scalar(session, "SELECT 8::BIGINT")
-        XCTAssertEqual(after, 8)
+        XCTAssertEqual(after, 8, line: line)
     }
 
     func testVocabularyIsTheWorkersOwn() async throws {

@@ -134,8 +134,9 @@ class TavanaServer:
 
     def __init__(self, binary: str, args: tuple[str, ...] | list[str] = (), env: dict[str, str] | None = None,
                  config: dict | None = None, workers: int | None = 2, name: str = "tavana",
-                 default_extensions: bool = False, cluster: bool | None = None):
+                 default_extensions: bool = False, cluster: bool | None = None, shared_catalog: bool = True):
         self.binary = binary
+        self.shared_catalog = shared_catalog
         self.cluster = CLUSTER if cluster is None else cluster
         self.worker_procs: list[WorkerProcess] = []
         self.extra_args = list(args)
@@ -211,7 +212,8 @@ class TavanaServer:
         if "--database" not in engine:
             engine += ["--database", ":memory:"]
         worker_env = dict(env)
-        worker_env.update(shared_catalog(self._dir.name))
+        if self.shared_catalog:
+            worker_env.update(shared_catalog(self._dir.name))
         self.worker_procs = [WorkerProcess(self.binary, engine + self.config_args(), worker_env, self._dir.name, i)
                              for i in range(count)]
         deadline = time.monotonic() + START_TIMEOUT
@@ -343,9 +345,10 @@ class TavanaServer:
 @contextlib.contextmanager
 def running_server(binary: str, *args: str, env: dict[str, str] | None = None, config: dict | None = None,
                    workers: int | None = 2, name: str = "tavana",
-                   default_extensions: bool = False, cluster: bool | None = None) -> Iterator[TavanaServer]:
+                   default_extensions: bool = False, cluster: bool | None = None,
+                   shared_catalog: bool = True) -> Iterator[TavanaServer]:
     server = TavanaServer(binary, args, env=env, config=config, workers=workers, name=name,
-                          default_extensions=default_extensions, cluster=cluster)
+                          default_extensions=default_extensions, cluster=cluster, shared_catalog=shared_catalog)
     try:
         server.start()
     except ServerStartError as e:

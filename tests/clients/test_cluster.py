@@ -302,3 +302,17 @@ def test_gateway_metrics_and_readiness_follow_the_workers(tavana_bin):
             with server.connect() as c:
                 c.execute("SELECT 1")
         assert "worker" in str(e.value)
+
+
+def test_without_a_shared_catalog_tables_that_one_worker_only_would_have_are_refused(tavana_bin):
+    with running_server(tavana_bin, workers=2, cluster=True, shared_catalog=False, name="no-catalog") as server:
+        with server.connect() as c:
+            for sql in ["CREATE TABLE lonely (i INTEGER)", "CREATE OR REPLACE VIEW v AS SELECT 1",
+                        "create schema s"]:
+                with pytest.raises(psycopg.Error) as e:
+                    c.execute(sql)
+                assert e.value.sqlstate == "0A000", sql
+                assert "TAVANA_DUCKLAKE_METADATA" in str(e.value)
+            c.execute("CREATE TEMP TABLE mine AS SELECT 1 AS v")
+            assert c.execute("SELECT v FROM mine").fetchone() == (1,)
+        assert server.alive()

@@ -36,6 +36,7 @@ public final class EmbeddedSession: WorkerSession {
     public func prepare(_ sql: String) async throws -> StatementHandle {
         let text = try worker.screen.screen(sql)
         let effect = SessionEffect(of: text)
+        try worker.check(effect)
         let (statement, description) = try await parse { connection in
             let statement = try connection.prepare(text)
             let description = StatementDescription(
@@ -71,6 +72,7 @@ public final class EmbeddedSession: WorkerSession {
 
     public func run(_ sql: String) async throws -> Int? {
         let text = try worker.screen.screen(sql)
+        try worker.check(SessionEffect(of: text))
         let list = try await parse { try $0.statements(text) }
         var changed: Int?
         for index in 0..<list.count {
@@ -119,7 +121,7 @@ public final class EmbeddedSession: WorkerSession {
     func apply(_ effect: SessionEffect) {
         state.withLock { s in
             switch effect {
-            case .none: break
+            case .none, .createsPersistentObject: break
             case .beginsTransaction: s.pins.insert(.transaction)
             case .endsTransaction: s.pins.remove(.transaction)
             case .createsTemporaryObject: s.pins.insert(.temporaryObjects)
@@ -131,6 +133,7 @@ public final class EmbeddedSession: WorkerSession {
     // MARK: Bulk loads
 
     public func loadArrow(_ request: ArrowLoadRequest) async throws -> any ArrowLoad {
+        if !request.temporary { try worker.check(.createsPersistentObject) }
         let atomic = !pins.contains(.transaction)
         let create = try "CREATE \(request.temporary ? "TEMP " : "")TABLE \(request.qualifiedName) (\(ArrowLoadPlan.columnDefinitions(request.arrowSchema)))"
         let appender = try await perform { connection -> ArrowAppender in
@@ -241,6 +244,8 @@ public final class EmbeddedSession: WorkerSession {
 /// already blanked by the screen).
 enum SessionEffect: Sendable, Equatable {
     case none, beginsTransaction, endsTransaction, createsTemporaryObject, changesSettings
+    /// CREATE of anything that outlives the session (a table, view, schema, macro, ...).
+    case createsPersistentObject
 
     init(of sql: String) {
         var tokens = SQLTokens(Array(sql.utf8))
@@ -254,7 +259,8 @@ enum SessionEffect: Sendable, Equatable {
         case "SET", "RESET", "USE", "PRAGMA": self = .changesSettings
         case "CREATE":
             let rest = words.dropFirst().drop { $0 == "OR" || $0 == "REPLACE" }
-            self = rest.first == "TEMP" || rest.first == "TEMPORARY" ? .createsTemporaryObject : .none
+            self = rest.first == "TEMP" || rest.first == "TEMPORARY" ? .createsTemporaryObject
+                : rest.first == "SECRET" || rest.first == "PERSISTENT" ? .none : .createsPersistentObject
         default: self = .none
         }
     }

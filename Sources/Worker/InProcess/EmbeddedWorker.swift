@@ -24,6 +24,9 @@ public struct WorkerConfiguration: Sendable, Equatable {
     /// Statements run at the start of every session, before the front door's own (making the
     /// shared catalog the default database).
     public var sessionSetup: [String]
+    /// Set on a cluster worker without a shared catalog: why CREATE of a table, view, schema
+    /// or macro is refused (it would exist on this worker only). Temporary objects stay allowed.
+    public var localCreateRefusal: String?
 
     public init(
         database: DatabaseConfiguration, executionThreads: Int, parseThreads: Int, parseThreadsPerUser: Int,
@@ -59,6 +62,7 @@ public final class EmbeddedWorker: WorkerService {
 
     /// Run at the start of every session.
     let sessionSetup: [String]
+    let localCreateRefusal: String?
 
     public init(configuration: WorkerConfiguration, logger: Logger) throws {
         database = try Database(configuration.database)
@@ -69,6 +73,7 @@ public final class EmbeddedWorker: WorkerService {
             }
         }
         sessionSetup = configuration.sessionSetup
+        localCreateRefusal = configuration.localCreateRefusal
         threadPool = NIOThreadPool(numberOfThreads: max(configuration.executionThreads, 2))
         threadPool.start()
         parsePool = NIOThreadPool(numberOfThreads: max(configuration.parseThreads, 1))
@@ -131,6 +136,13 @@ public final class EmbeddedWorker: WorkerService {
             return c
         }
         return EmbeddedSession(connection: connection, user: options.user, worker: self)
+    }
+
+    /// Refuses what this worker may not run (see `localCreateRefusal`).
+    func check(_ effect: SessionEffect) throws {
+        if effect == .createsPersistentObject, let reason = localCreateRefusal {
+            throw StatementScreen.Rejection.unsupported(reason)
+        }
     }
 
     /// Why the database is unusable, if DuckDB has invalidated it; health checks report it.
