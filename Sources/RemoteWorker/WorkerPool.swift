@@ -10,33 +10,140 @@ import Worker
 /// stays there. A worker gets sessions only after its first good heartbeat; one that stops
 /// answering gets none until it answers again (heartbeats go on, with the transport's
 /// reconnect backoff).
+///
+/// The workers are a fixed list, or the addresses a DNS name resolves to (a Kubernetes
+/// headless Service lists its ready pods), looked up again every few seconds: a new address
+/// becomes a worker (which gets sessions after its first good heartbeat); an address that is
+/// gone gets no new sessions, and its connection closes once this gateway has no session
+/// left there.
 public final class WorkerPool: WorkerService {
-    public let workers: [RemoteWorker]
+    /// Where the workers come from.
+    public enum Discovery: Sendable, Equatable {
+        case addresses([WorkerAddress])
+        case dns(host: String, port: Int, every: Duration)
+    }
+
+    private struct Member {
+        let worker: RemoteWorker
+        var task: Task<Void, Never>?
+        /// No longer listed: gets no sessions; closed when its last session ends.
+        var retired = false
+    }
+
+    let discovery: Discovery
+    let gateway: GatewayName
+    let eventLoopGroup: any EventLoopGroup
     let logger: Logger
+    let heartbeat: Duration
+    private let members = Mutex<[WorkerAddress: Member]>([:])
     private let vocabularyCache = Mutex<EngineVocabulary?>(nil)
     private let random = Mutex(SystemRandomNumberGenerator())
 
-    public init(addresses: [WorkerAddress], gateway: GatewayName, eventLoopGroup: any EventLoopGroup, logger: Logger) throws {
-        workers = try addresses.map { try RemoteWorker(address: $0, gateway: gateway, eventLoopGroup: eventLoopGroup, logger: logger) }
-        self.logger = logger
+    public convenience init(addresses: [WorkerAddress], gateway: GatewayName, eventLoopGroup: any EventLoopGroup, logger: Logger) throws {
+        try self.init(discovery: .addresses(addresses), gateway: gateway, eventLoopGroup: eventLoopGroup, logger: logger)
     }
 
-    /// Runs every worker's connection and heartbeat until cancelled.
-    public func run(heartbeat: Duration = .seconds(2)) async throws {
-        try await withThrowingDiscardingTaskGroup { group in
-            for worker in workers {
-                group.addTask { try await worker.run(heartbeat: heartbeat) }
+    public init(discovery: Discovery, gateway: GatewayName, eventLoopGroup: any EventLoopGroup, logger: Logger,
+                heartbeat: Duration = .seconds(2)) throws {
+        self.discovery = discovery
+        self.gateway = gateway
+        self.eventLoopGroup = eventLoopGroup
+        self.logger = logger
+        self.heartbeat = heartbeat
+        if case .addresses(let list) = discovery {
+            var initial: [WorkerAddress: Member] = [:]
+            for address in list {
+                initial[address] = Member(worker: try RemoteWorker(address: address, gateway: gateway, eventLoopGroup: eventLoopGroup, logger: logger))
+            }
+            members.withLock { $0 = initial }
+        }
+    }
+
+    /// The workers that may get new sessions, in address order.
+    public var workers: [RemoteWorker] {
+        members.withLock { m in m.values.filter { !$0.retired }.map(\.worker) }
+            .sorted { $0.address.description < $1.address.description }
+    }
+
+    /// Runs the workers' connections and heartbeats (and the DNS lookups) until cancelled.
+    public func run() async throws {
+        let heartbeat = self.heartbeat
+        members.withLock { m in
+            for (address, member) in m where member.task == nil {
+                let worker = member.worker
+                m[address]?.task = Task { try? await worker.run(heartbeat: heartbeat) }
+            }
+        }
+        defer { stopAll() }
+        switch discovery {
+        case .addresses:
+            while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
+        case .dns(let host, let port, let every):
+            while !Task.isCancelled {
+                do {
+                    let found = try await DNSLookup.addresses(of: host).map { WorkerAddress(host: $0, port: port) }
+                    try reconcile(Set(found))
+                } catch {
+                    logger.warning("worker DNS lookup failed; keeping the workers known", metadata: [
+                        "name": "\(host)", "error": "\(error)",
+                    ])
+                }
+                try? await Task.sleep(for: every)
             }
         }
     }
 
+    /// Adds the addresses newly listed, retires those no longer listed, and closes retired
+    /// workers this gateway has no session on.
+    func reconcile(_ listed: Set<WorkerAddress>) throws {
+        var added: [WorkerAddress] = []
+        var retired: [WorkerAddress] = []
+        var closed: [RemoteWorker] = []
+        let heartbeat = self.heartbeat
+        try members.withLock { m in
+            for address in listed {
+                if m[address] != nil {
+                    if m[address]!.retired { m[address]!.retired = false }
+                    continue
+                }
+                let worker = try RemoteWorker(address: address, gateway: gateway, eventLoopGroup: eventLoopGroup, logger: logger)
+                m[address] = Member(worker: worker, task: Task { try? await worker.run(heartbeat: heartbeat) })
+                added.append(address)
+            }
+            for (address, member) in m where !listed.contains(address) {
+                if !member.retired {
+                    m[address]!.retired = true
+                    retired.append(address)
+                }
+                if member.worker.openSessions == 0 {
+                    member.worker.shutdown()
+                    member.task?.cancel()
+                    closed.append(member.worker)
+                    m[address] = nil
+                }
+            }
+        }
+        for address in added { logger.info("worker discovered", metadata: ["worker": "\(address)"]) }
+        for address in retired { logger.info("worker no longer listed; it gets no new sessions", metadata: ["worker": "\(address)"]) }
+        for worker in closed { logger.info("worker connection closed", metadata: ["worker": "\(worker.address)"]) }
+    }
+
+    private func stopAll() {
+        let all = members.withLock { m in m.values.map { ($0.worker, $0.task) } }
+        for (worker, task) in all {
+            worker.shutdown()
+            task?.cancel()
+        }
+    }
+
     public func shutdown() {
-        for worker in workers { worker.shutdown() }
+        for worker in members.withLock({ $0.values.map(\.worker) }) { worker.shutdown() }
     }
 
     public var health: (healthy: Int, unhealthy: Int) {
-        let healthy = workers.filter(\.isHealthy).count
-        return (healthy, workers.count - healthy)
+        let all = workers
+        let healthy = all.filter(\.isHealthy).count
+        return (healthy, all.count - healthy)
     }
 
     /// Query slots of the healthy workers.

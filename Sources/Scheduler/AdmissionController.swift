@@ -37,7 +37,8 @@ public final class AdmissionController: Sendable {
     let onAdmitted: (@Sendable (Duration) -> Void)?
     /// Told each query that got none (true: it waited the maximum wait).
     let onNotAdmitted: (@Sendable (Bool) -> Void)?
-    public var slots: Int { limits.slots }
+    /// Now: `resize` changes it.
+    public var slots: Int { state.withLock { $0.queue.limits.slots } }
     public var maxQueued: Int { limits.queued }
 
     private struct State {
@@ -124,6 +125,20 @@ public final class AdmissionController: Sendable {
         for w in admitted { w.continuation.resume() }
     }
 
+    /// Changes the number of slots; queries waiting for the new ones start now.
+    public func resize(slots: Int) {
+        let now = ContinuousClock.now
+        let admitted = state.withLock { s -> [Waiting] in
+            guard s.queue.limits.slots != max(1, slots) else { return [] }
+            return s.queue.resize(slots: slots).compactMap { waiter in
+                s.admittedTotal += 1
+                s.waitSecondsTotal += (now - waiter.enqueued).seconds
+                return s.waiting.removeValue(forKey: waiter.id)
+            }
+        }
+        for w in admitted { w.continuation.resume() }
+    }
+
     /// Removes a waiting ticket from the queue (its acquire throws `.cancelled`).
     fileprivate func cancel(_ ticket: AdmissionTicket) {
         let now = ContinuousClock.now
@@ -155,7 +170,7 @@ public final class AdmissionController: Sendable {
         state.withLock { s in
             let now = ContinuousClock.now
             return Snapshot(
-                slots: limits.slots, running: s.queue.running, queued: s.queue.queued, admittedTotal: s.admittedTotal,
+                slots: s.queue.limits.slots, running: s.queue.running, queued: s.queue.queued, admittedTotal: s.admittedTotal,
                 rejectedTotal: s.rejectedTotal, timedOutTotal: s.timedOutTotal, waitSecondsTotal: s.waitSecondsTotal,
                 oldestWaitSeconds: s.queue.oldestEnqueued.map { (now - $0).seconds } ?? 0)
         }

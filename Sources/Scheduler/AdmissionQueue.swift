@@ -29,6 +29,15 @@ public struct AdmissionQueue: Sendable {
             self.queuedPerUser = max(0, min(queuedPerUser ?? queued, queued))
             self.maxWait = maxWait
         }
+
+        /// The same rules with `slots` slots. A per-user limit below the old slot count stays;
+        /// one equal to it (all slots) follows the new count.
+        public func resized(slots newSlots: Int) -> Limits {
+            var l = self
+            l.slots = max(1, newSlots)
+            l.runningPerUser = runningPerUser >= slots ? l.slots : min(runningPerUser, l.slots)
+            return l
+        }
     }
 
     public typealias ID = UInt64
@@ -52,7 +61,7 @@ public struct AdmissionQueue: Sendable {
         public let enqueued: ContinuousClock.Instant
     }
 
-    public let limits: Limits
+    private(set) public var limits: Limits
     private(set) public var running = 0
     private var runningByUser: [String: Int] = [:]
     private var waitingByUser: [String: Deque<Waiter>] = [:]
@@ -136,6 +145,13 @@ public struct AdmissionQueue: Sendable {
             waitingByUser[user] = nil
             rotation.removeAll { $0 == user }
         }
+    }
+
+    /// Changes the number of slots (cluster mode: the workers' slots as they come and go).
+    /// Returns the queries that more slots admit now; fewer slots take effect as queries end.
+    public mutating func resize(slots: Int) -> [Waiter] {
+        limits = limits.resized(slots: slots)
+        return admitWaiting()
     }
 
     /// Fills free slots from the queue: the first user in the rotation who may run another

@@ -22,13 +22,13 @@ struct FrontDoors {
     func run(
         worker: any WorkerService, slots: Int, credentials: CredentialStore, tls: NIOSSLContext?,
         group: MultiThreadedEventLoopGroup, workers: @escaping @Sendable () -> (healthy: Int, unhealthy: Int) = { (1, 0) },
-        dependency: @escaping @Sendable () -> String? = { nil }, services before: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        dependency: @escaping @Sendable () -> String? = { nil },
+        slotsNow: (@Sendable () -> Int)? = nil
     ) async throws {
         let config = configuration
         let metrics = TavanaMetrics()
         let readiness = Readiness(required: ["postgres", "flight"], dependency: dependency)
-        var limits = config.admission.limits
-        limits.slots = slots
+        let limits = config.admission.limits.resized(slots: slots)
         let scheduler = Scheduler(worker: worker, admission: limits, observer: metrics, logger: logger)
         let context = PostgresServerContext(
             scheduler: scheduler, authentication: credentials, maxMessageSize: config.postgres.maxMessageSize,
@@ -63,7 +63,7 @@ struct FrontDoors {
         // the HTTP port (health and metrics through the drain) goes last.
         let services = ServiceGroup(
             configuration: .init(
-                services: before + [
+                services: (slotsNow.map { [.init(service: SlotsFollower(admission: scheduler.admission, slots: $0))] } ?? []) + [
                     .init(service: http),
                     .init(service: PostgresService(bound: bound, logger: logger, listening: listening, readiness: readiness,
                                                    grace: .seconds(config.postgres.shutdownGracePeriod))),
@@ -75,4 +75,18 @@ struct FrontDoors {
         try await services.run()
     }
 
+}
+
+/// Keeps the queue as wide as the workers' slots (cluster mode: workers come and go).
+struct SlotsFollower: Service {
+    let admission: AdmissionController
+    let slots: @Sendable () -> Int
+
+    func run() async throws {
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            let now = slots()
+            if now > 0 { admission.resize(slots: now) }
+            try? await Task.sleep(for: .seconds(2))
+        }
+    }
 }

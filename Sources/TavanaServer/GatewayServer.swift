@@ -17,28 +17,33 @@ public struct GatewayServer: Sendable {
         self.logger = logger
     }
 
-    /// The workers named by the configuration.
-    func workerAddresses() throws -> [WorkerAddress] {
+    /// Where the workers come from: a DNS name (re-resolved every few seconds) or a list.
+    func discovery() throws -> WorkerPool.Discovery {
         let cluster = configuration.cluster
-        if cluster.workerDNS != nil {
-            throw ServerConfiguration.ConfigurationError.invalid(
-                "--worker-dns is not supported yet; list the workers with --workers host:port,... (TAVANA_WORKER_ADDRESSES)")
+        if let dns = cluster.workerDNS {
+            guard cluster.workerAddresses.isEmpty else {
+                throw ServerConfiguration.ConfigurationError.invalid("give the workers by --workers or by --worker-dns, not both")
+            }
+            guard let target = WorkerAddress(parsing: dns) else {
+                throw ServerConfiguration.ConfigurationError.invalid("--worker-dns \(dns) is not NAME:PORT")
+            }
+            return .dns(host: target.host, port: target.port, every: .seconds(5))
         }
         guard !cluster.workerAddresses.isEmpty else {
             throw ServerConfiguration.ConfigurationError.invalid(
-                "a gateway needs its workers: --workers host:port,... (TAVANA_WORKER_ADDRESSES)")
+                "a gateway needs its workers: --workers host:port,... (TAVANA_WORKER_ADDRESSES) or --worker-dns NAME:PORT (TAVANA_WORKER_DNS)")
         }
-        return try cluster.workerAddresses.map { text in
+        return .addresses(try cluster.workerAddresses.map { text in
             guard let address = WorkerAddress(parsing: text) else {
                 throw ServerConfiguration.ConfigurationError.invalid("worker address \(text) is not host:port")
             }
             return address
-        }
+        })
     }
 
     public func run() async throws {
         let config = configuration
-        let addresses = try workerAddresses()
+        let discovery = try discovery()
         let credentials = try config.credentials()
         let tls = try EmbeddedServer(configuration: config, logger: logger).makeTLSContext()
         // Stable across restarts (so workers drop a restarted gateway's leftovers), distinct
@@ -46,16 +51,18 @@ public struct GatewayServer: Sendable {
         let gatewayID = config.cluster.gatewayID ?? "\(ProcessInfo.processInfo.hostName):\(config.postgres.port)"
         let name = GatewayName.starting(id: gatewayID)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
-        let pool = try WorkerPool(addresses: addresses, gateway: name, eventLoopGroup: group, logger: logger)
-        logger.info("gateway starting", metadata: [
-            "gateway": "\(gatewayID)", "epoch": "\(name.epoch)", "workers": "\(addresses.map(\.description).joined(separator: ","))",
-        ])
+        let pool = try WorkerPool(discovery: discovery, gateway: name, eventLoopGroup: group, logger: logger)
+        let source: String = switch discovery {
+        case .addresses(let list): list.map(\.description).joined(separator: ",")
+        case .dns(let host, let port, _): "dns \(host):\(port)"
+        }
+        logger.info("gateway starting", metadata: ["gateway": "\(gatewayID)", "epoch": "\(name.epoch)", "workers": "\(source)"])
         do {
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { try await pool.run() }
                 // The queue's width is what the workers can run: their slots, once they answer.
                 let answered = await pool.waitForAWorker(timeout: .seconds(10))
-                let slots = answered ? max(1, pool.slots) : max(1, config.admission.slots * addresses.count)
+                let slots = answered ? max(1, pool.slots) : max(1, config.admission.slots * max(1, pool.workers.count))
                 if !answered {
                     logger.warning("no worker answered yet; the gateway starts and waits for them", metadata: ["slots": "\(slots)"])
                 }
@@ -63,7 +70,8 @@ public struct GatewayServer: Sendable {
                 try await FrontDoors(configuration: config, logger: logger).run(
                     worker: pool, slots: slots, credentials: credentials, tls: tls, group: group,
                     workers: { pool.health },
-                    dependency: { pool.health.healthy == 0 ? "no worker is reachable" : nil })
+                    dependency: { pool.health.healthy == 0 ? "no worker is reachable" : nil },
+                    slotsNow: { pool.slots })
                 pool.shutdown()
                 tasks.cancelAll()
             }

@@ -342,18 +342,55 @@ final class RemoteWorkerTests: XCTestCase {
         XCTAssertEqual(sum, 11)
     }
 
-    func testAnAbortedLoadLeavesNothing() async throws {
+    func testAnAbortedArrowLoadLeavesNothing() async throws {
+        // Dropping a load (a client's cancelled ingest) must never commit it: in process the
+        // load's own transaction is rolled back, so the table it created is gone too. Several
+        // rounds, since the worker must not take the end of the gateway's data for "finish".
         let worker = try await startWorker()
         let gateway = try await connect(to: worker.address)
         let session = try await open(gateway.remote)
+        let local = try await open(worker.embedded)
         let schema = Schema([Field("v", .int(bitWidth: 64, signed: true))])
-        let load = try await session.loadArrow(ArrowLoadRequest(
-            catalog: nil, schema: nil, table: "dropped", temporary: false, ifExists: .fail, ifMissing: .create, arrowSchema: schema))
-        try await load.append(RecordBatch(schema: schema, columns: [Columns.int64([1])], length: 1))
-        await load.abort()
-        // The load ran in a transaction of its own, so even the table is gone.
-        let error = await expectError(DuckDBError.self) { _ = try await session.run("SELECT * FROM dropped") }
-        XCTAssertEqual(error?.type, .catalog)
+        let batch = RecordBatch(schema: schema, columns: [Columns.int64([1])], length: 1)
+        for (name, target) in [("in process", local), ("remote", session)] {
+            var committed: [Int] = []
+            for round in 0..<30 {
+                let table = "dropped_\(name == "remote" ? "r" : "l")\(round)"
+                let load: any ArrowLoad
+                do {
+                    load = try await target.loadArrow(ArrowLoadRequest(
+                        catalog: nil, schema: nil, table: table, temporary: false, ifExists: .fail, ifMissing: .create,
+                        arrowSchema: schema))
+                } catch { print("DEBUG \(name) \(round) loadArrow: \(error)"); throw error }
+                do { try await load.append(batch) } catch { print("DEBUG \(name) \(round) append: \(error)"); throw error }
+                await load.abort()
+                do {
+                    _ = try await target.run("SELECT * FROM \(table)")
+                    committed.append(round)
+                } catch let error as DuckDBError {
+                    XCTAssertEqual(error.type, .catalog, "\(name) round \(round)")
+                }
+            }
+            XCTAssertEqual(committed, [], "\(name): aborted loads that were committed anyway")
+        }
+    }
+
+    func testAnAbortedCSVLoadLeavesNothing() async throws {
+        // A COPY FROM STDIN the client cancels (CopyFail) loads no rows.
+        let worker = try await startWorker()
+        let gateway = try await connect(to: worker.address)
+        let session = try await open(gateway.remote)
+        _ = try await session.run("CREATE TABLE copied (n INTEGER)")
+        let request = CSVLoadRequest(table: "copied", columns: [], header: false, delimiter: UInt8(ascii: ","),
+                                     quote: UInt8(ascii: "\""), escape: UInt8(ascii: "\""), null: "")
+        for round in 0..<30 {
+            let load = try await session.loadCSV(request)
+            try await load.write(Array("1\n2\n".utf8))
+            await load.abort()
+            let count = try await scalar(session, "SELECT count(*)::BIGINT FROM copied")
+            XCTAssertEqual(count, 0, "round \(round): the aborted COPY's rows were loaded")
+            if count != 0 { break }
+        }
     }
 
     func testALoadInsideATransactionLeavesTheSessionPinned() async throws {
@@ -515,7 +552,7 @@ final class RemoteWorkerTests: XCTestCase {
         query.cancel()
         let outcome = await query.result
         XCTAssertThrowsError(try outcome.get(), "the cancelled call must fail", line: line)
-        let freed = await eventually(within: .seconds(15)) { worker.endpoint.slots.snapshot.running == 0 }
+        let freed = await eventually(within: .seconds(10)) { worker.endpoint.slots.snapshot.running == 0 }
         XCTAssertTrue(freed, "the worker kept running the abandoned query", line: line)
         guard freed else {
             // Stop it by hand, or the session's turn stays taken for hours and teardown waits.

@@ -11,11 +11,15 @@ import XCTest
 /// workers' own session counts.
 final class WorkerPoolTests: XCTestCase {
     func startPool(_ addresses: [WorkerAddress], heartbeat: Duration = .milliseconds(200)) throws -> WorkerPool {
-        let pool = try WorkerPool(addresses: addresses, gateway: GatewayName(id: "g1", epoch: 1),
-                                   eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: quietLogger)
-        let running = Task { try await pool.run(heartbeat: heartbeat) }
+        let pool = try WorkerPool(discovery: .addresses(addresses), gateway: GatewayName(id: "g1", epoch: 1),
+                                  eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: quietLogger,
+                                  heartbeat: heartbeat)
+        let running = Task { try await pool.run() }
         addTeardownBlock {
+            // run() goes on until cancelled (it would look workers up again); cancelling it
+            // closes every worker's connection.
             pool.shutdown()
+            running.cancel()
             await settle(running, within: .seconds(5))
         }
         return pool

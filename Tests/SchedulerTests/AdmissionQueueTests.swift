@@ -22,6 +22,31 @@ final class AdmissionQueueTests: XCTestCase {
         XCTAssertEqual(q.queued, 1)
     }
 
+    func testMoreSlotsAdmitWaitingQueriesAtOnceAndFewerTakeEffectAsQueriesEnd() {
+        var q = queue(slots: 1)
+        XCTAssertEqual(q.arrive(1, user: "a", now: t0), .admitted)
+        XCTAssertEqual(q.arrive(2, user: "a", now: t0), .queued)
+        XCTAssertEqual(q.arrive(3, user: "b", now: t0), .queued)
+        // A worker joins: both waiters start (the per-user limit was "all slots", so it grows too).
+        XCTAssertEqual(q.resize(slots: 3).map(\.id).sorted(), [2, 3])
+        XCTAssertEqual(q.running, 3)
+        // Two workers leave: nothing is stopped, but nothing new starts until below one.
+        XCTAssertEqual(q.resize(slots: 1), [])
+        XCTAssertEqual(q.arrive(4, user: "c", now: t0), .queued)
+        XCTAssertEqual(q.finish(user: "a"), [])
+        XCTAssertEqual(q.finish(user: "a"), [])
+        XCTAssertEqual(q.finish(user: "b").map(\.id), [4])
+    }
+
+    func testAnExplicitPerUserLimitSurvivesAResize() {
+        var q = queue(slots: 4, runningPerUser: 1)
+        _ = q.resize(slots: 8)
+        XCTAssertEqual(q.limits.runningPerUser, 1)
+        XCTAssertEqual(q.limits.slots, 8)
+        XCTAssertEqual(q.arrive(1, user: "a", now: t0), .admitted)
+        XCTAssertEqual(q.arrive(2, user: "a", now: t0), .queued)
+    }
+
     func testOneUsersBacklogDoesNotStarveAnother() {
         var q = queue(slots: 1, queued: 2000)
         XCTAssertEqual(q.arrive(0, user: "a", now: t0), .admitted)

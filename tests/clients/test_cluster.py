@@ -67,8 +67,9 @@ def wait_for(predicate, timeout: float, what: str):
 def start_gateway(binary: str, workers: list, env: dict[str, str], directory) -> tuple[subprocess.Popen, int, str]:
     """Another gateway in front of the same workers: (process, PostgreSQL port, log path)."""
     log = os.path.join(directory, f"gateway-{time.monotonic_ns()}.log")
-    cmd = [binary, "gateway", "--host", HOST, "--pg-port", "0", "--flight-port", "0", "--http-port", "0",
-           "--workers", ",".join(f"{HOST}:{w.port}" for w in workers)]
+    cmd = [binary, "gateway", "--host", HOST, "--pg-port", "0", "--flight-port", "0", "--http-port", "0"]
+    if workers:
+        cmd += ["--workers", ",".join(f"{HOST}:{w.port}" for w in workers)]
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("TAVANA_")}
     full_env.update(env)
     proc = subprocess.Popen(cmd, stdout=open(log, "wb"), stderr=subprocess.STDOUT, env=full_env)
@@ -316,3 +317,19 @@ def test_without_a_shared_catalog_tables_that_one_worker_only_would_have_are_ref
             c.execute("CREATE TEMP TABLE mine AS SELECT 1 AS v")
             assert c.execute("SELECT v FROM mine").fetchone() == (1,)
         assert server.alive()
+
+
+def test_gateway_finds_its_workers_by_dns(tavana_bin, tmp_path):
+    """--worker-dns NAME:PORT: the addresses `localhost` resolves to; the one a worker listens
+    on gets the sessions (an address nothing listens on, such as ::1 here, stays unhealthy)."""
+    with running_server(tavana_bin, workers=1, cluster=True, name="dns") as server:
+        worker = server.worker_procs[0]
+        proc, port, log = start_gateway(server.binary, [], {"TAVANA_WORKER_DNS": f"localhost:{worker.port}",
+                                                            "TAVANA_GATEWAY_ID": "dns-gw"}, tmp_path)
+        try:
+            with connect(port) as c:
+                assert c.execute("SELECT 40 + 2").fetchone() == (42,)
+            assert "worker discovered" in open(log).read()
+        finally:
+            proc.terminate()
+            proc.wait(20)
