@@ -342,36 +342,57 @@ final class RemoteWorkerTests: XCTestCase {
         XCTAssertEqual(sum, 11)
     }
 
-    func testAnAbortedArrowLoadLeavesNothing() async throws {
-        // Dropping a load (a client's cancelled ingest) must never commit it: in process the
-        // load's own transaction is rolled back, so the table it created is gone too. Several
-        // rounds, since the worker must not take the end of the gateway's data for "finish".
+    func testAnAbortedLoadLeavesNoTable() async throws {
+        // Dropping a load (a client's cancelled ingest) must never commit it: the load ran in a
+        // transaction of its own, so even the table it created is gone. Several rounds: the
+        // worker must not take the end of the gateway's data for the end of the load.
         let worker = try await startWorker()
         let gateway = try await connect(to: worker.address)
         let session = try await open(gateway.remote)
-        let local = try await open(worker.embedded)
         let schema = Schema([Field("v", .int(bitWidth: 64, signed: true))])
         let batch = RecordBatch(schema: schema, columns: [Columns.int64([1])], length: 1)
-        for (name, target) in [("in process", local), ("remote", session)] {
-            var committed: [Int] = []
-            for round in 0..<30 {
-                let table = "dropped_\(name == "remote" ? "r" : "l")\(round)"
-                let load: any ArrowLoad
-                do {
-                    load = try await target.loadArrow(ArrowLoadRequest(
-                        catalog: nil, schema: nil, table: table, temporary: false, ifExists: .fail, ifMissing: .create,
-                        arrowSchema: schema))
-                } catch { print("DEBUG \(name) \(round) loadArrow: \(error)"); throw error }
-                do { try await load.append(batch) } catch { print("DEBUG \(name) \(round) append: \(error)"); throw error }
-                await load.abort()
-                do {
-                    _ = try await target.run("SELECT * FROM \(table)")
-                    committed.append(round)
-                } catch let error as DuckDBError {
-                    XCTAssertEqual(error.type, .catalog, "\(name) round \(round)")
-                }
+        var committed: [Int] = []
+        for round in 0..<30 {
+            let table = "dropped_\(round)"
+            let load = try await session.loadArrow(ArrowLoadRequest(
+                catalog: nil, schema: nil, table: table, temporary: false, ifExists: .fail, ifMissing: .create,
+                arrowSchema: schema))
+            try await load.append(batch)
+            await load.abort()
+            do {
+                _ = try await session.run("SELECT * FROM \(table)")
+                committed.append(round)
+            } catch let error as DuckDBError {
+                XCTAssertEqual(error.type, .catalog, "round \(round)")
             }
-            XCTAssertEqual(committed, [], "\(name): aborted loads that were committed anyway")
+        }
+        XCTAssertEqual(committed, [], "rounds whose aborted load was committed anyway")
+    }
+
+    func testAnAbortedAppendAddsNoRows() async throws {
+        // Appending to an existing table and then dropping the load adds nothing, in process
+        // and remote alike (and nothing turns up later either).
+        let worker = try await startWorker()
+        let gateway = try await connect(to: worker.address)
+        let remote = try await open(gateway.remote)
+        let local = try await open(worker.embedded)
+        let schema = Schema([Field("v", .int(bitWidth: 64, signed: true))])
+        let batch = RecordBatch(schema: schema, columns: [Columns.int64([1, 2, 3])], length: 3)
+        for (name, session) in [("in process", local), ("remote", remote)] {
+            let table = name == "remote" ? "appended_remote" : "appended_local"
+            _ = try await session.run("CREATE TABLE \(table) (v BIGINT)")
+            for round in 0..<5 {
+                do {
+                    let load = try await session.loadArrow(ArrowLoadRequest(
+                        catalog: nil, schema: nil, table: table, temporary: false, ifExists: .append, ifMissing: .fail,
+                        arrowSchema: schema))
+                    try await load.append(batch)
+                    await load.abort()
+                }
+                let count = try await scalar(session, "SELECT count(*)::BIGINT FROM \(table)")
+                XCTAssertEqual(count, 0, "\(name), round \(round): rows of aborted loads in the table")
+                if count != 0 { break }
+            }
         }
     }
 
