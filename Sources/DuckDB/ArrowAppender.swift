@@ -85,6 +85,16 @@ public final class ArrowAppender: @unchecked Sendable {
         duckdb_appender_destroy(&appender)
     }
 
+    /// Drops the rows still buffered, without writing them (destroying an appender writes
+    /// them, so an abandoned load must discard first).
+    public func discard() {
+        guard let a = appender else { return }
+        connection.lock.lock()
+        defer { connection.lock.unlock() }
+        _ = duckdb_appender_clear(a)
+        duckdb_appender_destroy(&appender)
+    }
+
     private static func error(of appender: duckdb_appender?, fallback: String) -> any Error {
         guard let appender else { return DuckDBError(.invalid, fallback) }
         do {

@@ -10,7 +10,8 @@ import WorkerProtocol
 /// target and the worker answers once the load has begun (so a conflict is raised here, as
 /// the in-process worker raises it); data follows through a channel whose `send` waits until
 /// the call has taken the previous part; the last reply holds the rows loaded. An error the
-/// worker meets while loading surfaces at `finish()`.
+/// worker meets while loading surfaces at `finish()`. The worker keeps a load only when it
+/// is told to (`finish`); a stream that ends otherwise is an abort.
 final class RemoteLoadCall<Request: Sendable>: Sendable {
     typealias Reply = Tavana_Worker_V1_LoadReply
     typealias Invoke = @Sendable (
@@ -24,13 +25,19 @@ final class RemoteLoadCall<Request: Sendable>: Sendable {
     private let call: Task<Reply?, any Error>
     let session: RemoteSession
 
-    private init(session: RemoteSession, call: Task<Reply?, any Error>, parts: AsyncChannel<Request>) {
+    /// The message that tells the worker to keep the load.
+    private let finishPart: Request
+
+    private init(session: RemoteSession, call: Task<Reply?, any Error>, parts: AsyncChannel<Request>, finishPart: Request) {
+        self.finishPart = finishPart
         self.session = session
         self.call = call
         self.parts = parts
     }
 
-    static func start(_ first: Request, session: RemoteSession, invoke: @escaping Invoke) async throws -> RemoteLoadCall {
+    static func start(
+        _ first: Request, finish: Request, session: RemoteSession, invoke: @escaping Invoke
+    ) async throws -> RemoteLoadCall {
         let outgoing = AsyncChannel<Request>()
         let (started, signal) = AsyncStream<Reply?>.makeStream()
         let worker = session.worker
@@ -71,7 +78,7 @@ final class RemoteLoadCall<Request: Sendable>: Sendable {
             }
             session.noted(first.pins)
             if first.hasFailure { throw first.failure.error }
-            return RemoteLoadCall(session: session, call: call, parts: outgoing)
+            return RemoteLoadCall(session: session, call: call, parts: outgoing, finishPart: finish)
         } catch {
             outgoing.finish()
             call.cancel()
@@ -85,6 +92,7 @@ final class RemoteLoadCall<Request: Sendable>: Sendable {
     }
 
     func finish() async throws -> Int {
+        await parts.send(finishPart)
         parts.finish()
         guard let last = try await call.value else {
             throw WorkerUnavailable("worker \(session.address) ended the load without its result")
@@ -94,10 +102,18 @@ final class RemoteLoadCall<Request: Sendable>: Sendable {
         return Int(clamping: last.rows)
     }
 
+    /// Ends the data without `finish`, which the worker takes for an abort, and waits until
+    /// the worker has undone the load, so that the session's next call comes after it.
+    /// (A worker that does not answer within 30 s has its call cancelled.)
     func abort() async {
         parts.finish()
-        call.cancel()
+        let call = self.call
+        let watchdog = Task {
+            try await Task.sleep(for: .seconds(30))
+            call.cancel()
+        }
         _ = try? await call.value
+        watchdog.cancel()
     }
 }
 
@@ -112,7 +128,9 @@ final class RemoteArrowLoad: ArrowLoad {
     }
 
     static func start(_ first: Tavana_Worker_V1_LoadArrowRequest, schema: Schema, session: RemoteSession) async throws -> RemoteArrowLoad {
-        let call = try await RemoteLoadCall.start(first, session: session) { stub, producer, onResponse in
+        var finish = Tavana_Worker_V1_LoadArrowRequest()
+        finish.finish = true
+        let call = try await RemoteLoadCall.start(first, finish: finish, session: session) { stub, producer, onResponse in
             try await stub.loadArrow(options: RemoteWorker.statement, requestProducer: producer, onResponse: onResponse)
         }
         return RemoteArrowLoad(call: call, schema: schema)
@@ -137,7 +155,9 @@ final class RemoteCSVLoad: CSVLoad {
     }
 
     static func start(_ first: Tavana_Worker_V1_LoadCSVRequest, session: RemoteSession) async throws -> RemoteCSVLoad {
-        let call = try await RemoteLoadCall.start(first, session: session) { stub, producer, onResponse in
+        var finish = Tavana_Worker_V1_LoadCSVRequest()
+        finish.finish = true
+        let call = try await RemoteLoadCall.start(first, finish: finish, session: session) { stub, producer, onResponse in
             try await stub.loadCSV(options: RemoteWorker.statement, requestProducer: producer, onResponse: onResponse)
         }
         return RemoteCSVLoad(call: call)

@@ -228,9 +228,10 @@ public final class WorkerEndpoint: Tavana_Worker_V1_Worker.SimpleServiceProtocol
             return try await fail(error)
         }
         let session = record.session
-        // A gateway that goes away (its client disconnected or cancelled) cancels this call;
+        // A gateway that goes away (its client disconnected or cancelled) cancels this call
+        // (grpc-swift signals that through the RPC's cancellation handler, not the task's);
         // DuckDB is interrupted rather than left running for nobody.
-        try await withTaskCancellationHandler {
+        try await withRPCCancellationHandler {
             try await inSlot(user: session.user) {
                 let stream: any ResultStream
                 do {
@@ -268,7 +269,7 @@ public final class WorkerEndpoint: Tavana_Worker_V1_Worker.SimpleServiceProtocol
                     try await response.write(reply)
                 }
             }
-        } onCancel: {
+        } onCancelRPC: {
             session.interrupt()
         }
     }
@@ -278,9 +279,9 @@ public final class WorkerEndpoint: Tavana_Worker_V1_Worker.SimpleServiceProtocol
         let session = record.session
         var reply = Tavana_Worker_V1_RunReply()
         do {
-            let changed = try await withTaskCancellationHandler {
+            let changed = try await withRPCCancellationHandler {
                 try await inSlot(user: session.user) { try await session.run(request.sql) }
-            } onCancel: {
+            } onCancelRPC: {
                 session.interrupt()
             }
             if let changed {
@@ -325,6 +326,7 @@ public final class WorkerEndpoint: Tavana_Worker_V1_Worker.SimpleServiceProtocol
         }
         var started = Tavana_Worker_V1_LoadReply()
         started.started = true
+        started.pins = UInt32(record.session.pins.rawValue)
         do {
             try await response.write(started)
             reply.rows = Int64(try await body())
@@ -365,7 +367,11 @@ public final class WorkerEndpoint: Tavana_Worker_V1_Worker.SimpleServiceProtocol
             load.withLock { $0 = opened }
         }, body: {
             guard let opened = load.withLock({ $0 }) else { throw WireError("the load has not begun") }
-            while let part = try await parts.next() {
+            while true {
+                guard let part = try await parts.next() else {
+                    throw CancellationError()  // ended without `finish`: aborted
+                }
+                if case .finish = part.part { break }
                 guard case .batch(let batch) = part.part else {
                     throw WireError("a load sends its target once, then batches")
                 }
@@ -403,7 +409,11 @@ public final class WorkerEndpoint: Tavana_Worker_V1_Worker.SimpleServiceProtocol
             load.withLock { $0 = opened }
         }, body: {
             guard let opened = load.withLock({ $0 }) else { throw WireError("the load has not begun") }
-            while let part = try await parts.next() {
+            while true {
+                guard let part = try await parts.next() else {
+                    throw CancellationError()  // ended without `finish`: aborted
+                }
+                if case .finish = part.part { break }
                 guard case .data(let data) = part.part else { throw WireError("a load sends its target once, then data") }
                 try await opened.write([UInt8](data))
             }

@@ -24,6 +24,28 @@ final class ConfigurationTests: XCTestCase {
         XCTAssertEqual(c.engine.database, "/data/b.duckdb")
     }
 
+    func testClusterSettings() throws {
+        var c = ServerConfiguration()
+        try c.apply(environment: [
+            "TAVANA_WORKER_ADDRESSES": "10.0.0.1:9092, [::1]:9093", "TAVANA_WORKER_SLOTS": "8",
+            "TAVANA_DUCKLAKE_METADATA": "postgres:host=db dbname=lake", "TAVANA_DUCKLAKE_DATA_PATH": "/shared/it's/",
+        ])
+        XCTAssertEqual(c.cluster.workerAddresses, ["10.0.0.1:9092", "[::1]:9093"])
+        XCTAssertEqual(c.cluster.workerSlots, 8)
+        XCTAssertThrowsError(try c.apply(["workerSlots": "0"]))
+        XCTAssertThrowsError(try c.apply(["workerSessionTTL": "1"]))
+        // The shared catalog: attached at start (text quoted), the sessions' default, and the
+        // extensions it needs loaded even when the list is given.
+        c.engine.extensions = ["httpfs"]
+        let worker = c.workerConfiguration()
+        XCTAssertEqual(worker.startup, ["ATTACH 'ducklake:postgres:host=db dbname=lake' AS lake (DATA_PATH '/shared/it''s/')"])
+        XCTAssertEqual(worker.sessionSetup, ["USE lake"])
+        XCTAssertEqual(worker.database.extensions, ["httpfs", "postgres_scanner", "ducklake"])
+        try c.apply(configFile: try file(#"{"workerAddresses": ["a:1", "b:2"], "gatewayID": "g"}"#))
+        XCTAssertEqual(c.cluster.workerAddresses, ["a:1", "b:2"])
+        XCTAssertEqual(c.cluster.gatewayID, "g")
+    }
+
     func testQueueLimits() throws {
         var c = ServerConfiguration()
         XCTAssertEqual(c.admission.limits, AdmissionQueue.Limits(slots: 2, queued: 1000, maxWait: .seconds(300)))

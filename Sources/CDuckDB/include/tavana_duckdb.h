@@ -272,6 +272,8 @@ duckdb_state duckdb_append_data_chunk(duckdb_appender appender, duckdb_data_chun
 duckdb_state duckdb_appender_flush(duckdb_appender appender);
 duckdb_state duckdb_appender_close(duckdb_appender appender);
 duckdb_state duckdb_appender_destroy(duckdb_appender *appender);
+/* Drops the rows buffered and not yet flushed (1.5: used before destroy, which would flush them). */
+duckdb_state duckdb_appender_clear(duckdb_appender appender);
 duckdb_error_data duckdb_appender_error_data(duckdb_appender appender);
 
 #endif

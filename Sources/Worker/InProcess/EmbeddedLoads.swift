@@ -31,9 +31,17 @@ final class EmbeddedArrowLoad: ArrowLoad {
         }
     }
 
+    /// Drops the buffered rows (in process, on the session's turn, so that no later flush
+    /// adds them to whatever runs next), then undoes what was written, if the load ran in a
+    /// transaction of its own. Inside a client's transaction, rows already flushed stay in
+    /// it, as any statement's would; the client's ROLLBACK removes them.
     func abort() async {
-        guard atomic else { return }
-        _ = try? await session.perform { connection in try connection.execute("ROLLBACK") }
+        let appender = self.appender
+        let atomic = self.atomic
+        _ = try? await session.perform { connection in
+            appender.discard()
+            if atomic { try connection.execute("ROLLBACK") }
+        }
     }
 }
 

@@ -567,11 +567,24 @@ public nonisolated struct Tavana_Worker_V1_LoadArrowRequest: Sendable {
     set {part = .batch(newValue)}
   }
 
+  /// The last message of a load that is to be kept; a stream that ends without it is an
+  /// aborted load, and nothing of it stays.
+  public var finish: Bool {
+    get {
+      if case .finish(let v)? = part {return v}
+      return false
+    }
+    set {part = .finish(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Part: Equatable, Sendable {
     case target(Tavana_Worker_V1_LoadArrowRequest.Target)
     case batch(Tavana_Worker_V1_ResultBatch)
+    /// The last message of a load that is to be kept; a stream that ends without it is an
+    /// aborted load, and nothing of it stays.
+    case finish(Bool)
 
   }
 
@@ -657,11 +670,22 @@ public nonisolated struct Tavana_Worker_V1_LoadCSVRequest: Sendable {
     set {part = .data(newValue)}
   }
 
+  /// As in LoadArrowRequest.
+  public var finish: Bool {
+    get {
+      if case .finish(let v)? = part {return v}
+      return false
+    }
+    set {part = .finish(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Part: Equatable, Sendable {
     case target(Tavana_Worker_V1_LoadCSVRequest.Target)
     case data(Data)
+    /// As in LoadArrowRequest.
+    case finish(Bool)
 
   }
 
@@ -2155,7 +2179,7 @@ nonisolated extension Tavana_Worker_V1_TransactionRequest.Step: SwiftProtobuf._P
 
 nonisolated extension Tavana_Worker_V1_LoadArrowRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".LoadArrowRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}target\0\u{1}batch\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}target\0\u{1}batch\0\u{1}finish\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2189,6 +2213,14 @@ nonisolated extension Tavana_Worker_V1_LoadArrowRequest: SwiftProtobuf.Message, 
           self.part = .batch(v)
         }
       }()
+      case 3: try {
+        var v: Bool?
+        try decoder.decodeSingularBoolField(value: &v)
+        if let v = v {
+          if self.part != nil {try decoder.handleConflictingOneOf()}
+          self.part = .finish(v)
+        }
+      }()
       default: break
       }
     }
@@ -2207,6 +2239,10 @@ nonisolated extension Tavana_Worker_V1_LoadArrowRequest: SwiftProtobuf.Message, 
     case .batch?: try {
       guard case .batch(let v)? = self.part else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    }()
+    case .finish?: try {
+      guard case .finish(let v)? = self.part else { preconditionFailure() }
+      try visitor.visitSingularBoolField(value: v, fieldNumber: 3)
     }()
     case nil: break
     }
@@ -2296,7 +2332,7 @@ nonisolated extension Tavana_Worker_V1_LoadArrowRequest.Target: SwiftProtobuf.Me
 
 nonisolated extension Tavana_Worker_V1_LoadCSVRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".LoadCSVRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}target\0\u{1}data\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}target\0\u{1}data\0\u{1}finish\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2325,6 +2361,14 @@ nonisolated extension Tavana_Worker_V1_LoadCSVRequest: SwiftProtobuf.Message, Sw
           self.part = .data(v)
         }
       }()
+      case 3: try {
+        var v: Bool?
+        try decoder.decodeSingularBoolField(value: &v)
+        if let v = v {
+          if self.part != nil {try decoder.handleConflictingOneOf()}
+          self.part = .finish(v)
+        }
+      }()
       default: break
       }
     }
@@ -2343,6 +2387,10 @@ nonisolated extension Tavana_Worker_V1_LoadCSVRequest: SwiftProtobuf.Message, Sw
     case .data?: try {
       guard case .data(let v)? = self.part else { preconditionFailure() }
       try visitor.visitSingularBytesField(value: v, fieldNumber: 2)
+    }()
+    case .finish?: try {
+      guard case .finish(let v)? = self.part else { preconditionFailure() }
+      try visitor.visitSingularBoolField(value: v, fieldNumber: 3)
     }()
     case nil: break
     }
