@@ -261,7 +261,10 @@ extension WireBatch {
         self.messages = messages.map { m in
             var w = Tavana_Worker_V1_IPCMessage()
             w.metadata = Data(m.metadata)
-            w.body = Data(m.bodyBytes())
+            // One copy, from DuckDB's buffers straight into the message.
+            var body = Data(count: m.bodyLength)
+            body.withUnsafeMutableBytes { m.copyBody(into: $0) }
+            w.body = body
             return w
         }
     }
