@@ -267,6 +267,7 @@ if fuzzing {
             name: "TavanaFuzz",
             dependencies: [
                 "CFuzzDriver", "PostgresWire", "FlightSQL", "FlightProtocol", "Scheduler", "Worker", "DuckDB", "Arrow",
+                "WorkerProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],

@@ -35,7 +35,7 @@ done_so_far() {
 }
 
 status() {
-  for t in pg-messages pg-parameters pg-copy pg-rewriter arrow-ipc flight-commands; do
+  for t in pg-messages pg-parameters pg-copy pg-rewriter arrow-ipc flight-commands worker-protocol; do
     printf '%-16s %12s of %s\n' "$t" "$(done_so_far "$t")" "$goal"
   done
 }
@@ -47,7 +47,7 @@ case "${1:-}" in
     shift
     old=$(cat "$dir/commit")
     touch "$dir/carried"
-    for t in pg-messages pg-parameters pg-copy pg-rewriter arrow-ipc flight-commands; do
+    for t in pg-messages pg-parameters pg-copy pg-rewriter arrow-ipc flight-commands worker-protocol; do
       case " $* " in
         # Its code changed: nothing before counts any more.
         *" $t "*) grep -v "^$t " "$dir/carried" > "$dir/carried.new" || true; mv "$dir/carried.new" "$dir/carried" ;;
@@ -103,7 +103,7 @@ chain() {
 # runs alone in one chain; 1 KiB statements reach every rule it has.
 chain 1024 pg-rewriter &
 a=$!
-chain 4096 pg-messages pg-parameters flight-commands arrow-ipc pg-copy &
+chain 4096 pg-messages pg-parameters flight-commands arrow-ipc pg-copy worker-protocol &
 b=$!
 trap 'kill -INT $a $b 2>/dev/null' INT TERM
 rc=0

@@ -17,7 +17,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 log() { printf '[fuzz] %s\n' "$*" >&2; }
 
-all_targets=(pg-messages pg-parameters pg-copy pg-rewriter arrow-ipc flight-commands)
+all_targets=(pg-messages pg-parameters pg-copy pg-rewriter arrow-ipc flight-commands worker-protocol)
 smoke=false
 targets=()
 for arg in "$@"; do

@@ -10,6 +10,7 @@ let targets: [String: @Sendable (UnsafeRawBufferPointer) -> Void] = [
     "pg-rewriter": PGRewriterTarget.run,
     "arrow-ipc": ArrowIPCTarget.run,
     "flight-commands": FlightCommandsTarget.run,
+    "worker-protocol": WorkerProtocolTarget.run,
 ]
 
 /// The target of this run, looked up once.
