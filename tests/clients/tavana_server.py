@@ -80,7 +80,27 @@ def serve_only(reason: str):
     return pytest.mark.skipif(CLUSTER, reason=f"serve only: {reason}")
 
 
-class WorkerProcess:
+class LoggedProcess:
+    """A process whose stdout and stderr go to `log_path`."""
+
+    log_path: str
+
+    def log(self, since: int = 0) -> str:
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(since)
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_size(self) -> int:
+        try:
+            return os.path.getsize(self.log_path)
+        except FileNotFoundError:
+            return 0
+
+
+class WorkerProcess(LoggedProcess):
     """One `tavana worker` of a test cluster."""
 
     def __init__(self, binary: str, args: list[str], env: dict[str, str], directory: str, index: int):
@@ -103,20 +123,6 @@ class WorkerProcess:
             time.sleep(0.05)
         raise ServerStartError(f"{self.name}: no 'worker listening' line (exit code {self.proc.poll()})\n{self.log()}")
 
-    def log(self, since: int = 0) -> str:
-        try:
-            with open(self.log_path, "rb") as f:
-                f.seek(since)
-                return f.read().decode("utf-8", "replace")
-        except FileNotFoundError:
-            return ""
-
-    def log_size(self) -> int:
-        try:
-            return os.path.getsize(self.log_path)
-        except FileNotFoundError:
-            return 0
-
     def stop(self, sig: int = signal.SIGTERM) -> int | None:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
@@ -129,7 +135,7 @@ class WorkerProcess:
         return self.proc.returncode
 
 
-class TavanaServer:
+class TavanaServer(LoggedProcess):
     """One `tavana serve` process. Use as a context manager or call start()/stop()."""
 
     def __init__(self, binary: str, args: tuple[str, ...] | list[str] = (), env: dict[str, str] | None = None,
@@ -285,20 +291,6 @@ class TavanaServer:
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
-
-    def log(self, since: int = 0) -> str:
-        try:
-            with open(self.log_path, "rb") as f:
-                f.seek(since)
-                return f.read().decode("utf-8", "replace")
-        except FileNotFoundError:
-            return ""
-
-    def log_size(self) -> int:
-        try:
-            return os.path.getsize(self.log_path)
-        except FileNotFoundError:
-            return 0
 
     def rss_kb(self) -> int:
         """VmRSS of the server process, in kB."""
