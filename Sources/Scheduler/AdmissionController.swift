@@ -32,13 +32,13 @@ public final class AdmissionController: Sendable {
         let continuation: CheckedContinuation<Void, any Error>
     }
 
-    public let limits: AdmissionQueue.Limits
+    /// The queue's rules now (`resize` changes the slots).
+    public var limits: AdmissionQueue.Limits { state.withLock { $0.queue.limits } }
     /// Told each wait that ended in a slot (the queue-wait histogram).
     let onAdmitted: (@Sendable (Duration) -> Void)?
     /// Told each query that got none (true: it waited the maximum wait).
     let onNotAdmitted: (@Sendable (Bool) -> Void)?
-    /// Now: `resize` changes it.
-    public var slots: Int { state.withLock { $0.queue.limits.slots } }
+    public var slots: Int { limits.slots }
     public var maxQueued: Int { limits.queued }
 
     private struct State {
@@ -57,7 +57,6 @@ public final class AdmissionController: Sendable {
         limits: AdmissionQueue.Limits, onAdmitted: (@Sendable (Duration) -> Void)? = nil,
         onNotAdmitted: (@Sendable (Bool) -> Void)? = nil
     ) {
-        self.limits = limits
         self.onAdmitted = onAdmitted
         self.onNotAdmitted = onNotAdmitted
         self.state = Mutex(State(queue: AdmissionQueue(limits: limits)))
