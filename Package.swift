@@ -146,6 +146,7 @@ let package = Package(
             dependencies: [
                 "WorkerProtocol", "Worker", "Scheduler", "DuckDB", "Arrow",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -156,6 +157,7 @@ let package = Package(
             dependencies: [
                 "WorkerProtocol", "Worker", "DuckDB", "Arrow",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -2,6 +2,7 @@ import Arrow
 import AsyncAlgorithms
 import DuckDB
 import GRPCCore
+import GRPCProtobuf
 import Synchronization
 import Worker
 import WorkerProtocol
@@ -11,7 +12,7 @@ import WorkerProtocol
 /// when the front door asks for the next batch, and HTTP/2 flow control carries that
 /// backpressure to the worker, which then stops pulling from DuckDB.
 final class RemoteResultStream: ResultStream {
-    typealias Reply = Tavana_Worker_V1_ExecuteReply
+    typealias Reply = ExecuteFrame
 
     let columns: [ColumnDescription]
     let statementType: StatementType
@@ -42,7 +43,11 @@ final class RemoteResultStream: ResultStream {
         let worker = session.worker
         let call = Task {
             do {
-                try await worker.stub.execute(request, options: RemoteWorker.statement) { response in
+                try await worker.client.serverStreaming(
+                    request: ClientRequest(message: request), descriptor: Tavana_Worker_V1_Worker.Method.Execute.descriptor,
+                    serializer: ProtobufSerializer<Tavana_Worker_V1_ExecuteRequest>(), deserializer: ExecuteFrameDeserializer(),
+                    options: RemoteWorker.statement
+                ) { response in
                     for try await reply in response.messages {
                         await channel.send(reply)
                         // Cancelled: the consumer closed the stream; ending the call tells the
@@ -61,15 +66,21 @@ final class RemoteResultStream: ResultStream {
             } onCancel: {
                 call.cancel()
             }
-            switch first?.reply {
-            case .header(let header):
-                session.noted(header.pins)
-                return try RemoteResultStream(header: header, replies: channel, call: call)
-            case .failure(let failure):
-                throw failure.error
+            switch first {
+            case .reply(let reply):
+                switch reply.reply {
+                case .header(let header):
+                    session.noted(header.pins)
+                    return try RemoteResultStream(header: header, replies: channel, call: call)
+                case .failure(let failure):
+                    throw failure.error
+                case .batch, nil:
+                    break
+                }
             case .batch, nil:
-                throw WorkerUnavailable("worker \(worker.address) ended the statement without a result header")
+                break
             }
+            throw WorkerUnavailable("worker \(worker.address) ended the statement without a result header")
         } catch {
             call.cancel()
             channel.finish()
@@ -86,21 +97,26 @@ final class RemoteResultStream: ResultStream {
     }
 
     /// The next batch's IPC messages as the worker sent them; nil at the end.
-    private func nextBatch() async throws -> Tavana_Worker_V1_ResultBatch? {
+    private func nextBatch() async throws -> [IPCMessage]? {
         guard !ended.withLock({ $0 }) else { return nil }
-        let reply = try await Self.next(of: replies)
-        switch reply?.reply {
-        case .batch(let batch):
-            return batch
-        case .failure(let failure):
-            close()
-            throw failure.error
+        switch try await Self.next(of: replies) {
+        case .batch(let messages):
+            return messages
+        case .reply(let reply):
+            switch reply.reply {
+            case .batch(let batch):
+                // A peer that wrote the batch alongside other fields: still a batch.
+                return batch.ipcMessages
+            case .failure(let failure):
+                close()
+                throw failure.error
+            case .header, nil:
+                close()
+                throw WorkerUnavailable("worker sent a second result header")
+            }
         case nil:
             close()
             return nil
-        case .header:
-            close()
-            throw WorkerUnavailable("worker sent a second result header")
         }
     }
 
@@ -110,8 +126,8 @@ final class RemoteResultStream: ResultStream {
         while let batch = try await nextBatch() {
             var result: RecordBatch?
             try decoder.withLock { d in
-                for message in batch.messages {
-                    let decoded = try d.decode(metadata: Buffer(copying: message.metadata), body: Buffer(copying: message.body))
+                for message in batch {
+                    let decoded = try d.decode(metadata: Buffer(copying: message.metadata), body: message.bodyParts.first ?? .empty)
                     if case .recordBatch(let b) = decoded { result = b }
                 }
             }
@@ -121,7 +137,7 @@ final class RemoteResultStream: ResultStream {
     }
 
     func nextMessages() async throws -> [IPCMessage]? {
-        try await nextBatch()?.ipcMessages
+        try await nextBatch()
     }
 
     func close() {

@@ -110,7 +110,7 @@ struct WorkerRPCService: Service {
         config.connection.keepalive.clientBehavior.minPingIntervalWithoutCalls = .seconds(5)
         let transport = HTTP2ServerTransport.Posix(
             address: .ipv4(host: host, port: port), transportSecurity: .plaintext, config: config, eventLoopGroup: group)
-        let server = GRPCServer(transport: transport, services: [endpoint])
+        let server = GRPCServer(transport: transport, services: [WorkerEndpointService(endpoint)])
         let endpoint = self.endpoint, logger = self.logger, readiness = self.readiness, grace = self.grace
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await server.serve() }

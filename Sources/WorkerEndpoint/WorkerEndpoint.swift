@@ -2,6 +2,7 @@ import Arrow
 import DuckDB
 import Foundation
 import GRPCCore
+import GRPCProtobuf
 import Logging
 import Scheduler
 import Synchronization
@@ -209,14 +210,24 @@ public final class WorkerEndpoint: Tavana_Worker_V1_Worker.SimpleServiceProtocol
         return Self.sessionReply(record, nil)
     }
 
+    /// The generated service's `Execute`, for peers that read the generated messages; the
+    /// worker's port serves `execute(request:frames:context:)` instead (`WorkerEndpointService`).
     public func execute(
         request: Tavana_Worker_V1_ExecuteRequest, response: RPCWriter<Tavana_Worker_V1_ExecuteReply>, context: ServerContext
+    ) async throws {
+        try await execute(request: request, frames: RPCWriter(wrapping: ReplyWriter(base: response)), context: context)
+    }
+
+    /// Runs a prepared statement: its header, then one frame per batch, each written only
+    /// when the transport takes it (HTTP/2 flow control holds DuckDB back), or a failure.
+    public func execute(
+        request: Tavana_Worker_V1_ExecuteRequest, frames response: RPCWriter<ExecuteFrame>, context: ServerContext
     ) async throws {
         let record = try await record(request.gateway, request.sessionID)
         func fail(_ error: any Error) async throws {
             var reply = Tavana_Worker_V1_ExecuteReply()
             reply.failure = WireFailure(error)
-            try await response.write(reply)
+            try await response.write(.reply(reply))
         }
         guard let handle = record.statements.withLock({ $0[request.statementID] }) else {
             return try await fail(WorkerUnavailable("prepared statement \(request.statementID) is not open on this worker"))
@@ -255,7 +266,7 @@ public final class WorkerEndpoint: Tavana_Worker_V1_Worker.SimpleServiceProtocol
                 header.pins = UInt32(session.pins.rawValue)
                 var first = Tavana_Worker_V1_ExecuteReply()
                 first.header = header
-                try await response.write(first)
+                try await response.write(.reply(first))
                 while true {
                     let messages: [IPCMessage]?
                     do {
@@ -264,9 +275,7 @@ public final class WorkerEndpoint: Tavana_Worker_V1_Worker.SimpleServiceProtocol
                         return try await fail(error)
                     }
                     guard let messages else { return }
-                    var reply = Tavana_Worker_V1_ExecuteReply()
-                    reply.batch = WireBatch(messages)
-                    try await response.write(reply)
+                    try await response.write(.batch(messages))
                 }
             }
         } onCancelRPC: {
@@ -433,5 +442,49 @@ public final class WorkerEndpoint: Tavana_Worker_V1_Worker.SimpleServiceProtocol
             reply.failure = WireFailure(error)
             return reply
         }
+    }
+}
+
+/// Writes frames as generated replies, for the generated service's `Execute`.
+struct ReplyWriter: RPCWriterProtocol {
+    let base: RPCWriter<Tavana_Worker_V1_ExecuteReply>
+
+    func write(_ frame: ExecuteFrame) async throws {
+        switch frame {
+        case .reply(let reply):
+            try await base.write(reply)
+        case .batch(let messages):
+            var reply = Tavana_Worker_V1_ExecuteReply()
+            reply.batch = WireBatch(messages)
+            try await base.write(reply)
+        }
+    }
+
+    func write(contentsOf frames: some Sequence<ExecuteFrame>) async throws {
+        for frame in frames { try await write(frame) }
+    }
+}
+
+/// The worker's gRPC service: the generated methods, with `Execute` served through the
+/// frame codec (`ExecuteFrameSerializer`), whose bytes are the generated message's.
+public struct WorkerEndpointService: RegistrableRPCService {
+    public let endpoint: WorkerEndpoint
+
+    public init(_ endpoint: WorkerEndpoint) { self.endpoint = endpoint }
+
+    public func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
+        endpoint.registerMethods(with: &router)
+        let endpoint = self.endpoint
+        router.registerHandler(
+            forMethod: Tavana_Worker_V1_Worker.Method.Execute.descriptor,
+            deserializer: ProtobufDeserializer<Tavana_Worker_V1_ExecuteRequest>(),
+            serializer: ExecuteFrameSerializer(),
+            handler: { request, context in
+                let message = try await ServerRequest(stream: request).message
+                return StreamingServerResponse(metadata: [:]) { frames in
+                    try await endpoint.execute(request: message, frames: frames, context: context)
+                    return [:]
+                }
+            })
     }
 }

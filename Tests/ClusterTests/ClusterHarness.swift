@@ -60,7 +60,7 @@ final class LocalWorker: Sendable {
         config.connection.keepalive.clientBehavior.minPingIntervalWithoutCalls = .seconds(5)
         let transport = HTTP2ServerTransport.Posix(
             address: .ipv4(host: "127.0.0.1", port: 0), transportSecurity: .plaintext, config: config)
-        let server = GRPCServer(transport: transport, services: [endpoint])
+        let server = GRPCServer(transport: transport, services: [WorkerEndpointService(endpoint)])
         let serving = Task { try await server.serve() }
         let address = try await transport.listeningAddress
         let port = try XCTUnwrap(address.ipv4?.port)

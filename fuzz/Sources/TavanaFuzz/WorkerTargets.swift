@@ -20,6 +20,10 @@ enum WorkerProtocolTarget {
             _ = try? reply.description_p.decoded()
             _ = reply.failure.error
         case 2:
+            // The gateway's own reader of the Execute stream first, then the generated one.
+            if case .batch(let messages)? = try? ExecuteFrameDeserializer().deserialize([UInt8](body)) {
+                for m in messages { _ = m.bodyBytes() }
+            }
             guard let reply = try? Tavana_Worker_V1_ExecuteReply(serializedBytes: body) else { return }
             switch reply.reply {
             case .header(let header):
