@@ -218,37 +218,64 @@ public final class WorkerPool: WorkerService {
 }
 
 /// A client session in cluster mode: its place on one worker, which it leaves only while it
-/// holds nothing there. A session with no pins (no transaction, temporary objects, changed
-/// settings or open statements) whose worker has become unreachable moves to another worker
-/// before its next statement, and a prepare that fails because the worker is gone is tried
-/// once more elsewhere (preparing changes nothing). A session with state on a lost worker
-/// fails with WorkerUnavailable: that state is gone, and saying so beats a silent reset.
+/// holds nothing there that cannot be rebuilt elsewhere.
+///
+/// - A session without state (no transaction, temporary objects or changed settings) whose
+///   worker has become unreachable moves to another worker before its next statement.
+/// - Its prepared statements do not tie it down: the gateway keeps their SQL and hands out
+///   handles of its own, and prepares a statement again on the session's new worker when it
+///   is next executed (preparing changes nothing).
+/// - A read-only statement (a SELECT) of such a session whose worker is lost before it sent
+///   its result header, so before any row reached the client, runs once more on another worker.
+/// - A session with state on a lost worker fails with WorkerUnavailable: that state is gone,
+///   and saying so beats a silent reset.
 final class PooledSession: WorkerSession {
+    /// A prepared statement as the client knows it, and where it is prepared now.
+    private struct Placed {
+        let sql: String
+        var remote: RemoteSession
+        var handle: StatementHandle
+    }
+
+    private struct State {
+        var current: RemoteSession
+        var statements: [UInt64: Placed] = [:]
+        var nextStatement: UInt64 = 1
+    }
+
+    /// What a session cannot take to another worker.
+    static let binding: SessionPins = [.transaction, .temporaryObjects, .settings]
+
     let pool: WorkerPool
     let options: SessionOptions
-    private let current: Mutex<RemoteSession>
+    private let state: Mutex<State>
 
     init(pool: WorkerPool, options: SessionOptions, first: RemoteSession) {
         self.pool = pool
         self.options = options
-        self.current = Mutex(first)
+        self.state = Mutex(State(current: first))
     }
 
     var user: String { options.user }
-    var session: RemoteSession { current.withLock { $0 } }
+    var session: RemoteSession { state.withLock { $0.current } }
     var pins: SessionPins { session.pins }
+
+    private static func free(_ session: RemoteSession) -> Bool { session.pins.isDisjoint(with: binding) }
 
     /// The session to use now: the current one, or a new one elsewhere if the current
     /// worker is unhealthy and nothing ties the session to it.
     private func placed() async throws -> RemoteSession {
         let now = session
-        guard !now.worker.isHealthy, now.pins.isEmpty else { return now }
+        guard !now.worker.isHealthy, Self.free(now) else { return now }
         return try await move(from: now)
     }
 
     private func move(from old: RemoteSession) async throws -> RemoteSession {
+        let now = session
+        // Another call of this session moved it already.
+        if now !== old { return now }
         guard let fresh = try await pool.openRemote(options, avoiding: old.worker.address) else { return old }
-        current.withLock { $0 = fresh }
+        state.withLock { $0.current = fresh }
         pool.logger.info("session moved to another worker", metadata: [
             "from": "\(old.worker.address)", "to": "\(fresh.worker.address)", "user": "\(options.user)",
         ])
@@ -257,22 +284,67 @@ final class PooledSession: WorkerSession {
     }
 
     func prepare(_ sql: String) async throws -> StatementHandle {
-        let target = try await placed()
+        var target = try await placed()
+        let remote: StatementHandle
         do {
-            return try await target.prepare(sql)
-        } catch let error as WorkerUnavailable where target.pins.isEmpty {
+            remote = try await target.prepare(sql)
+        } catch let error as WorkerUnavailable where Self.free(target) {
             let other = try await move(from: target)
             guard other !== target else { throw error }
-            return try await other.prepare(sql)
+            target = other
+            remote = try await other.prepare(sql)
         }
+        let id = state.withLock { s -> UInt64 in
+            let id = s.nextStatement
+            s.nextStatement &+= 1
+            s.statements[id] = Placed(sql: sql, remote: target, handle: remote)
+            return id
+        }
+        return StatementHandle(id: id, description: remote.description)
+    }
+
+    /// Prepares a statement again on `session` (the session moved since it was prepared).
+    private func prepare(_ id: UInt64, _ placed: Placed, on session: RemoteSession) async throws -> Placed {
+        var moved = placed
+        moved.handle = try await session.prepare(placed.sql)
+        moved.remote = session
+        let stale = state.withLock { s -> Placed? in
+            let old = s.statements[id]
+            if old != nil { s.statements[id] = moved }
+            return old
+        }
+        if let stale, stale.remote.worker.isHealthy { await stale.remote.closeStatement(stale.handle) }
+        return moved
     }
 
     func execute(_ statement: StatementHandle, parameters: [DuckDBValue]) async throws -> any ResultStream {
-        try await session.execute(statement, parameters: parameters)
+        guard var placed = state.withLock({ $0.statements[statement.id] }) else {
+            throw WorkerUnavailable("prepared statement \(statement.id) is not open in this session")
+        }
+        let now = try await self.placed()
+        if placed.remote !== now { placed = try await prepare(statement.id, placed, on: now) }
+        do {
+            return try await placed.remote.execute(placed.handle, parameters: parameters)
+        } catch let error as WorkerUnavailable where placed.handle.description.statementType == .select && Self.free(placed.remote) {
+            // Lost before the result header: the client has seen nothing of this statement,
+            // and reading again elsewhere changes nothing.
+            let other = try await move(from: placed.remote)
+            guard other !== placed.remote else { throw error }
+            pool.logger.warning("worker lost before a read-only statement's first rows; running it once more on another worker", metadata: [
+                "from": "\(placed.remote.worker.address)", "to": "\(other.worker.address)", "error": "\(error.message)",
+            ])
+            placed = try await prepare(statement.id, placed, on: other)
+            return try await placed.remote.execute(placed.handle, parameters: parameters)
+        }
     }
 
     func run(_ sql: String) async throws -> Int? { try await placed().run(sql) }
-    func closeStatement(_ statement: StatementHandle) async { await session.closeStatement(statement) }
+
+    func closeStatement(_ statement: StatementHandle) async {
+        guard let placed = state.withLock({ $0.statements.removeValue(forKey: statement.id) }) else { return }
+        await placed.remote.closeStatement(placed.handle)
+    }
+
     func beginTransaction() async throws { try await placed().beginTransaction() }
     func commit() async throws { try await session.commit() }
     func rollback() async throws { try await session.rollback() }

@@ -185,6 +185,45 @@ def test_a_worker_killed_under_load_fails_only_what_it_held(cluster):
     assert cluster.alive()
 
 
+def test_a_read_only_statement_whose_worker_dies_before_its_rows_runs_again_elsewhere(cluster):
+    """kill -9 of the worker a SELECT runs on, while it computes (no row sent yet): the
+    gateway runs it once more on the other worker and the client gets its rows, not an
+    error. A prepared statement of that session is prepared again there as well."""
+    conn = cluster.connect()
+    # A statement prepared before the kill, executed after it.
+    conn.execute("SELECT %s::INTEGER + 1", (1,), prepare=True)
+    before = cluster.log_size()
+    result = {}
+
+    def long_select():
+        try:
+            result["rows"] = conn.execute(LONG_SQL.replace("3000000000", "1500000000")).fetchone()
+        except psycopg.Error as e:
+            result["error"] = f"{e.sqlstate}: {e}"
+
+    t = threading.Thread(target=long_select)
+    t.start()
+    # Find the worker running it: the one with a slot in use.
+    def busy():
+        for i, w in enumerate(cluster.worker_procs):
+            if worker_value(w, "tavana_worker_slots_used") >= 1:
+                return i + 1
+        return None
+    victim_index = wait_for(busy, 20, "the SELECT to start on a worker") - 1
+    victim = cluster.worker_procs[victim_index]
+    victim.proc.send_signal(signal.SIGKILL)
+    victim.proc.wait(10)
+    t.join(120)
+    assert not t.is_alive(), "the client hung"
+    assert "error" not in result, result
+    # x in [0, 1.5e9) with x % 7 = 3: 214285714 of them.
+    assert result["rows"] == (214285714,)
+    assert "running it once more on another worker" in cluster.log(since=before)
+    assert conn.execute("SELECT %s::INTEGER + 1", (41,), prepare=True).fetchone() == (42,)
+    conn.close()
+    assert cluster.alive()
+
+
 def test_sigterm_drains_a_worker_and_its_running_query_completes(tavana_bin):
     with running_server(tavana_bin, workers=2, cluster=True, name="drain") as server:
         result: dict = {}
@@ -284,7 +323,8 @@ def test_two_gateways_never_overbook_a_worker(tavana_bin, tmp_path):
 
 def test_gateway_metrics_and_readiness_follow_the_workers(tavana_bin):
     with running_server(tavana_bin, workers=4, cluster=True, name="gw-metrics") as server:
-        port = http_port(server.log())
+        # The HTTP port may start listening just after the PostgreSQL one.
+        port = http_port(wait_for(lambda: (lambda t: t if "http listening" in t else None)(server.log()), 30, "http listening"))
         m = metrics(port)
         assert m[("tavana_workers", (("state", "healthy"),))] == 2
         assert m[("tavana_workers", (("state", "unhealthy"),))] == 0
