@@ -122,6 +122,9 @@ final class RemoteResultStream: ResultStream {
 
     func schema() async throws -> Schema { arrowSchema }
 
+    /// The worker encodes and joins the batches (`WorkerEndpoint`): forward them.
+    var arrivesEncoded: Bool { true }
+
     func next() async throws -> RecordBatch? {
         while let batch = try await nextBatch() {
             var result: RecordBatch?

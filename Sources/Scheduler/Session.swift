@@ -341,6 +341,7 @@ public final class QueryResult: Sendable {
     public var columns: [ColumnDescription] { stream.columns }
     public var statementType: StatementType { stream.statementType }
     public var rowsChanged: Int? { stream.rowsChanged }
+    public var arrivesEncoded: Bool { stream.arrivesEncoded }
 
     public func schema() async throws -> Schema { try await stream.schema() }
 

@@ -258,24 +258,44 @@ public final class WorkerEndpoint: Tavana_Worker_V1_Worker.SimpleServiceProtocol
                     header.hasRowsChanged_p = true
                     header.rowsChanged = Int64(changed)
                 }
+                let schema: Schema
                 do {
-                    header.arrowSchema = WireSchema.encode(try await stream.schema())
+                    schema = try await stream.schema()
                 } catch {
                     return try await fail(error)
                 }
+                header.arrowSchema = WireSchema.encode(schema)
                 header.pins = UInt32(session.pins.rawValue)
                 var first = Tavana_Worker_V1_ExecuteReply()
                 first.header = header
                 try await response.write(.reply(first))
+                // Batches are joined as for a Flight client (`BatchCoalescer`) and encoded
+                // here, so that the gateway forwards them to Flight clients as they are.
+                // While one is written the next is pulled (DuckDB and the network overlap);
+                // nothing further until that write is done.
+                let batches = BatchCoalescer { try await stream.next() }
+                var writer = IPCStreamWriter(schema: schema)
+                func pull() async -> Result<[RecordBatch], any Error> {
+                    do { return .success(try await batches.next()) } catch { return .failure(error) }
+                }
+                var current = await pull()
                 while true {
-                    let messages: [IPCMessage]?
+                    let parts: [RecordBatch]
+                    switch current {
+                    case .success(let p): parts = p
+                    case .failure(let error): return try await fail(error)
+                    }
+                    guard !parts.isEmpty else { return }
+                    var messages: [IPCMessage] = []
                     do {
-                        messages = try await stream.nextMessages()
+                        for part in parts { messages += try writer.messages(for: part) }
                     } catch {
                         return try await fail(error)
                     }
-                    guard let messages else { return }
+                    async let following = pull()
                     try await response.write(.batch(messages))
+                    withExtendedLifetime(parts) {}
+                    current = await following
                 }
             }
         } onCancelRPC: {

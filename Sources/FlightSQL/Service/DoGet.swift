@@ -94,7 +94,17 @@ extension FlightSQLService {
         _ cursor: QueryResult, with writer: inout IPCStreamWriter,
         to write: @Sendable (IPCMessage) async throws -> Void
     ) async throws {
-        let batches = BatchCoalescer(cursor)
+        if cursor.arrivesEncoded {
+            // Cluster mode: the worker joined and encoded the batches; they pass through.
+            var current = try await cursor.nextMessages()
+            while let messages = current {
+                async let following = cursor.nextMessages()
+                for message in messages { try await write(message) }
+                current = try await following
+            }
+            return
+        }
+        let batches = BatchCoalescer { try await cursor.next() }
         var current = try await batches.next()
         while !current.isEmpty {
             async let following = batches.next()

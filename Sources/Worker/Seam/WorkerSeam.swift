@@ -61,8 +61,16 @@ public protocol ResultStream: AnyObject, Sendable {
     /// The next batch as encoded IPC messages (dictionary batches first), for a front door
     /// that forwards them as they are; nil at the end.
     func nextMessages() async throws -> [IPCMessage]?
+    /// True when the batches arrive already encoded (and joined) from another process, so
+    /// that a front door sending IPC forwards `nextMessages()` as they are rather than
+    /// decoding and encoding every batch again.
+    var arrivesEncoded: Bool { get }
     /// Stops the result early; the rest is never produced.
     func close()
+}
+
+extension ResultStream {
+    public var arrivesEncoded: Bool { false }
 }
 
 /// An Arrow bulk load in progress.
