@@ -133,7 +133,7 @@ let package = Package(
         .target(
             name: "WorkerProtocol",
             dependencies: [
-                "Worker", "DuckDB", "Arrow",
+                "FlightProtocol", "Worker", "DuckDB", "Arrow",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),

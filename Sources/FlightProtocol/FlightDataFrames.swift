@@ -48,16 +48,12 @@ public struct FlightDataFrameSerializer: MessageSerializer {
         return bytes
     }
 
-    public static func varintSize(_ value: Int) -> Int { varint(value).count }
+    public static func varintSize(_ value: Int) -> Int { ProtobufWire.varintSize(value) }
 
     public static func varint(_ value: Int) -> [UInt8] {
-        var v = UInt64(value)
-        var out: [UInt8] = []
-        repeat {
-            let low = UInt8(v & 0x7F)
-            v >>= 7
-            out.append(v == 0 ? low : low | 0x80)
-        } while v != 0
-        return out
+        [UInt8](unsafeUninitializedCapacity: 10) { out, count in
+            count = 0
+            ProtobufWire.putVarint(value, UnsafeMutableRawBufferPointer(out), &count)
+        }
     }
 }
