@@ -51,7 +51,11 @@ public struct GatewayServer: Sendable {
         let gatewayID = config.cluster.gatewayID ?? "\(ProcessInfo.processInfo.hostName):\(config.postgres.port)"
         let name = GatewayName.starting(id: gatewayID)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
-        let pool = try WorkerPool(discovery: discovery, gateway: name, eventLoopGroup: group, logger: logger)
+        // The worker connections run on NIO's process-wide group, never shut down: a closing
+        // HTTP/2 connection still schedules work on its loop after `runConnections` returns,
+        // and on the front doors' group (shut down once they stop) that is SwiftNIO's
+        // "already shut down" error, soon a crash.
+        let pool = try WorkerPool(discovery: discovery, gateway: name, eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: logger)
         let source: String = switch discovery {
         case .addresses(let list): list.map(\.description).joined(separator: ",")
         case .dns(let host, let port, _): "dns \(host):\(port)"
