@@ -7,13 +7,13 @@ import NIOPosix
 
 /// The addresses a name resolves to, as numeric host strings, looked up with getaddrinfo
 /// on NIO's blocking-I/O pool (never on a cooperative thread).
-enum DNSLookup {
+public enum DNSLookup {
     struct Failure: Error, CustomStringConvertible {
         let code: Int32
         var description: String { String(cString: gai_strerror(code)) }
     }
 
-    static func addresses(of host: String) async throws -> [String] {
+    public static func addresses(of host: String) async throws -> [String] {
         try await NIOThreadPool.singleton.runIfActive { try resolve(host) }
     }
 

@@ -41,8 +41,10 @@ final class RemoteLoadCall<Request: Sendable>: Sendable {
         let outgoing = AsyncChannel<Request>()
         let (started, signal) = AsyncStream<Reply?>.makeStream()
         let worker = session.worker
+        session.callStarted()
         let call = Task<Reply?, any Error> {
             defer {
+                session.callEnded()
                 signal.finish()
                 // Parts sent after the call ended return at once; the error is raised by finish().
                 outgoing.finish()

@@ -41,7 +41,9 @@ final class RemoteResultStream: ResultStream {
     static func start(_ request: Tavana_Worker_V1_ExecuteRequest, session: RemoteSession) async throws -> RemoteResultStream {
         let channel = AsyncThrowingChannel<Reply, any Error>()
         let worker = session.worker
+        session.callStarted()
         let call = Task {
+            defer { session.callEnded() }
             do {
                 try await worker.client.serverStreaming(
                     request: ClientRequest(message: request), descriptor: Tavana_Worker_V1_Worker.Method.Execute.descriptor,

@@ -10,7 +10,7 @@ public final class RemoteSession: WorkerSession {
     public let id: UInt64
     public let user: String
     let worker: RemoteWorker
-    private let state = Mutex<(pins: SessionPins, closed: Bool)>(([], false))
+    private let state = Mutex<(pins: SessionPins, closed: Bool, calls: Int)>(([], false, 0))
 
     init(id: UInt64, user: String, worker: RemoteWorker) {
         self.id = id
@@ -19,6 +19,12 @@ public final class RemoteSession: WorkerSession {
     }
 
     public var pins: SessionPins { state.withLock { $0.pins } }
+
+    /// Result streams and loads whose calls are still running on the worker: a session
+    /// that moved elsewhere is closed only once this is 0, so no statement is cut short.
+    var runningCalls: Int { state.withLock { $0.calls } }
+    func callStarted() { state.withLock { $0.calls += 1 } }
+    func callEnded() { state.withLock { $0.calls -= 1 } }
     public var address: WorkerAddress { worker.address }
 
     func noted(_ pins: UInt32) {

@@ -66,6 +66,8 @@ public struct WorkerLoad: Sendable, Equatable {
     public var memoryLimitBytes: UInt64 = 0
     public var draining = false
     public var sessionTTL: Duration = .seconds(30)
+    /// The slots this gateway holds there until its next heartbeat (`SlotLeases`).
+    public var leasedSlots: Int = 0
 }
 
 /// One worker over the network: a single HTTP/2 connection (one gRPC client), the worker
@@ -87,6 +89,8 @@ public final class RemoteWorker: WorkerService {
         var failures = 0
         /// Sessions this gateway opened there and has not closed.
         var openSessions = 0
+        /// Slots this gateway would like there, sent with each heartbeat.
+        var wanted = 0
     }
 
     private let health = Mutex(Health())
@@ -137,11 +141,15 @@ public final class RemoteWorker: WorkerService {
     public var load: WorkerLoad? { health.withLock { $0.load } }
     public var openSessions: Int { health.withLock { $0.openSessions } }
 
+    /// Sets the slots this gateway asks for at its next heartbeat.
+    public func want(_ slots: Int) { health.withLock { $0.wanted = max(0, slots) } }
+
     /// One heartbeat: refreshes this gateway's sessions on the worker and its load.
     @discardableResult
     public func hello() async -> Bool {
         var request = Tavana_Worker_V1_HelloRequest()
         request.gateway = gateway.wire
+        request.wantedSlots = UInt32(clamping: health.withLock { $0.wanted })
         do {
             let reply = try await stub.hello(request, options: Self.control)
             var load = WorkerLoad()
@@ -152,6 +160,7 @@ public final class RemoteWorker: WorkerService {
             load.memoryLimitBytes = reply.memoryLimitBytes
             load.draining = reply.draining
             load.sessionTTL = .seconds(Int64(reply.sessionTtlSeconds))
+            load.leasedSlots = Int(reply.leasedSlots)
             let usable = reply.invalidated.isEmpty
             let wasHealthy = health.withLock { h -> Bool in
                 defer {

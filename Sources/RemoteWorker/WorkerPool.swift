@@ -149,6 +149,19 @@ public final class WorkerPool: WorkerService {
     /// Query slots of the healthy workers.
     public var slots: Int { workers.filter(\.isHealthy).reduce(0) { $0 + ($1.load?.slots ?? 0) } }
 
+    /// The slots this gateway holds on the healthy workers (their leases): how many of its
+    /// statements run at once.
+    public var leasedSlots: Int { workers.filter(\.isHealthy).reduce(0) { $0 + ($1.load?.leasedSlots ?? 0) } }
+
+    /// Asks the workers, at their next heartbeats, for slots for `demand` statements (running
+    /// plus waiting here), spread evenly over the healthy ones.
+    public func want(_ demand: Int) {
+        let healthy = workers.filter(\.isHealthy)
+        guard !healthy.isEmpty else { return }
+        let each = demand <= 0 ? 0 : (demand - 1) / healthy.count + 1
+        for worker in workers { worker.want(each) }
+    }
+
     /// Waits until at least one worker has answered, or `timeout` passes.
     public func waitForAWorker(timeout: Duration) async -> Bool {
         let deadline = ContinuousClock.now + timeout
@@ -175,6 +188,17 @@ public final class WorkerPool: WorkerService {
 
     static func score(_ worker: RemoteWorker) -> Int {
         worker.openSessions + (worker.load?.slotsUsed ?? 0)
+    }
+
+    /// Where a stateless session on `current` should go for its next statement: the power
+    /// of two choices among the other healthy workers, if moving there makes the busier
+    /// side less busy. The session counts on `current` and would count on the other, so
+    /// the move helps only when the other's score is at least 2 lower; with that margin two
+    /// workers never trade a session back and forth, and as sessions move the scores meet
+    /// (this gateway's session counts change at once, before the next load report).
+    func better(than current: RemoteWorker) -> RemoteWorker? {
+        guard let other = choose(excluding: [current.address]) else { return nil }
+        return Self.score(other) + 2 <= Self.score(current) ? other : nil
     }
 
     public func openSession(_ options: SessionOptions) async throws -> any WorkerSession {
@@ -239,6 +263,8 @@ final class PooledSession: WorkerSession {
 
     private struct State {
         var current: RemoteSession
+        /// Sessions this one left for another worker while calls of theirs still ran.
+        var retired: [RemoteSession] = []
         var statements: [UInt64: Placed] = [:]
         var nextStatement: UInt64 = 1
     }
@@ -262,12 +288,31 @@ final class PooledSession: WorkerSession {
 
     private static func free(_ session: RemoteSession) -> Bool { session.pins.isDisjoint(with: binding) }
 
-    /// The session to use now: the current one, or a new one elsewhere if the current
-    /// worker is unhealthy and nothing ties the session to it.
+    /// The session to use now. It stays where it is while it holds state there; otherwise it
+    /// moves before this statement if its worker is unreachable, or if the power of two
+    /// choices finds one less loaded by a margin (`WorkerPool.better(than:)`): autocommit
+    /// statements of a stateless session go where the load is least, and a worker added
+    /// under load gets statements of sessions already open.
     private func placed() async throws -> RemoteSession {
+        closeIdleRetired()
         let now = session
-        guard !now.worker.isHealthy, Self.free(now) else { return now }
-        return try await move(from: now)
+        guard Self.free(now) else { return now }
+        if !now.worker.isHealthy { return try await move(from: now) }
+        guard let target = pool.better(than: now.worker) else { return now }
+        return await move(from: now, to: target)
+    }
+
+    /// Moves a stateless session to `target`; stays if the session cannot open there.
+    private func move(from old: RemoteSession, to target: RemoteWorker) async -> RemoteSession {
+        do {
+            let fresh = try await target.openRemote(options)
+            return adopt(fresh, leaving: old, why: "less loaded")
+        } catch {
+            pool.logger.debug("could not move a session to a less loaded worker", metadata: [
+                "to": "\(target.address)", "error": "\(error)",
+            ])
+            return session
+        }
     }
 
     private func move(from old: RemoteSession) async throws -> RemoteSession {
@@ -275,12 +320,38 @@ final class PooledSession: WorkerSession {
         // Another call of this session moved it already.
         if now !== old { return now }
         guard let fresh = try await pool.openRemote(options, avoiding: old.worker.address) else { return old }
-        state.withLock { $0.current = fresh }
+        return adopt(fresh, leaving: old, why: "worker unreachable")
+    }
+
+    /// Makes `fresh` the current session. The one left behind is closed at once when nothing
+    /// of it runs, or once its running calls end (a Flight client may read one result while
+    /// it starts the next statement).
+    private func adopt(_ fresh: RemoteSession, leaving old: RemoteSession, why: String) -> RemoteSession {
+        let won = state.withLock { s -> Bool in
+            // Another call of this session moved it meanwhile: keep that move.
+            guard s.current === old else { return false }
+            s.current = fresh
+            s.retired.append(old)
+            return true
+        }
+        guard won else {
+            Task { await fresh.close() }
+            return session
+        }
         pool.logger.info("session moved to another worker", metadata: [
-            "from": "\(old.worker.address)", "to": "\(fresh.worker.address)", "user": "\(options.user)",
+            "from": "\(old.worker.address)", "to": "\(fresh.worker.address)", "user": "\(options.user)", "why": "\(why)",
         ])
-        Task { await old.close() }
+        closeIdleRetired()
         return fresh
+    }
+
+    private func closeIdleRetired() {
+        let idle = state.withLock { s -> [RemoteSession] in
+            let (done, running) = (s.retired.filter { $0.runningCalls == 0 }, s.retired.filter { $0.runningCalls > 0 })
+            s.retired = running
+            return done
+        }
+        for old in idle { Task { await old.close() } }
     }
 
     func prepare(_ sql: String) async throws -> StatementHandle {
@@ -350,6 +421,16 @@ final class PooledSession: WorkerSession {
     func rollback() async throws { try await session.rollback() }
     func loadArrow(_ request: ArrowLoadRequest) async throws -> any ArrowLoad { try await placed().loadArrow(request) }
     func loadCSV(_ request: CSVLoadRequest) async throws -> any CSVLoad { try await placed().loadCSV(request) }
-    func interrupt() { session.interrupt() }
-    func close() async { await session.close() }
+    func interrupt() {
+        let all = state.withLock { [$0.current] + $0.retired }
+        for remote in all { remote.interrupt() }
+    }
+
+    func close() async {
+        let all = state.withLock { s -> [RemoteSession] in
+            defer { s.retired = [] }
+            return [s.current] + s.retired
+        }
+        for remote in all { await remote.close() }
+    }
 }

@@ -23,19 +23,21 @@ struct FrontDoors {
         worker: any WorkerService, slots: Int, credentials: CredentialStore, tls: NIOSSLContext?,
         group: MultiThreadedEventLoopGroup, workers: @escaping @Sendable () -> (healthy: Int, unhealthy: Int) = { (1, 0) },
         dependency: @escaping @Sendable () -> String? = { nil },
-        slotsNow: (@Sendable () -> Int)? = nil
+        slotsNow: (@Sendable (_ demand: Int) -> Int)? = nil,
+        cancelPeers: (@Sendable () async -> [CancelForwarder.Peer])? = nil
     ) async throws {
         let config = configuration
         let metrics = TavanaMetrics()
         let readiness = Readiness(required: ["postgres", "flight"], dependency: dependency)
         let limits = config.admission.limits.resized(slots: slots)
         let scheduler = Scheduler(worker: worker, admission: limits, observer: metrics, logger: logger)
-        let context = PostgresServerContext(
+        var context = PostgresServerContext(
             scheduler: scheduler, authentication: credentials, maxMessageSize: config.postgres.maxMessageSize,
             serverVersion: "15.0 (Tavana \(TavanaBuild.version), DuckDB \(DuckDBLibrary.loadedVersion))",
             maxConnections: config.postgres.maxConnections,
             authenticationTimeout: .seconds(config.postgres.authenticationTimeout),
             flushThreshold: config.postgres.flushThreshold, logger: logger)
+        context.cancelForwarder = cancelPeers.map { CancelForwarder(peers: $0, group: group, logger: self.logger) }
         let pg = PostgresServer(host: config.host, port: config.postgres.port, tls: tls, context: context, group: group)
         let bound = try await pg.bind()
         // Logged once the service group runs (its signal handlers are in place by then): a
@@ -77,16 +79,20 @@ struct FrontDoors {
 
 }
 
-/// Keeps the queue as wide as the workers' slots (cluster mode: workers come and go).
+/// Keeps the queue as wide as the slots this gateway holds (cluster mode: workers come and
+/// go, and share their slots among the gateways). `slots` is given the demand (statements
+/// running plus waiting) and returns the slots held; 0 leaves the width as it is (no worker
+/// answers now: statements wait in the queue, not on a zero width).
 struct SlotsFollower: Service {
     let admission: AdmissionController
-    let slots: @Sendable () -> Int
+    let slots: @Sendable (_ demand: Int) -> Int
 
     func run() async throws {
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            let now = slots()
+            let snapshot = admission.snapshot
+            let now = slots(snapshot.running + snapshot.queued)
             if now > 0 { admission.resize(slots: now) }
-            try? await Task.sleep(for: .seconds(2))
+            try? await Task.sleep(for: .seconds(1))
         }
     }
 }

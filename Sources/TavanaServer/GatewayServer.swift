@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOPosix
+import PostgresWire
 import RemoteWorker
 import Scheduler
 import ServiceLifecycle
@@ -41,9 +42,38 @@ public struct GatewayServer: Sendable {
         })
     }
 
+    /// The other gateway replicas, for CancelRequests this one holds no session for: a list,
+    /// or a DNS name looked up at each cancel; nil when neither is given.
+    func cancelPeers() throws -> (@Sendable () async -> [CancelForwarder.Peer])? {
+        let cluster = configuration.cluster
+        let logger = self.logger
+        if let dns = cluster.gatewayPeerDNS {
+            guard let target = WorkerAddress(parsing: dns) else {
+                throw ServerConfiguration.ConfigurationError.invalid("--gateway-peer-dns \(dns) is not NAME:PORT")
+            }
+            return {
+                do {
+                    return try await DNSLookup.addresses(of: target.host).map { (host: $0, port: target.port) }
+                } catch {
+                    logger.warning("gateway peers not found", metadata: ["name": "\(target.host)", "error": "\(error)"])
+                    return []
+                }
+            }
+        }
+        guard !cluster.gatewayPeers.isEmpty else { return nil }
+        let peers = try cluster.gatewayPeers.map { text in
+            guard let address = WorkerAddress(parsing: text) else {
+                throw ServerConfiguration.ConfigurationError.invalid("gateway peer \(text) is not host:port")
+            }
+            return (host: address.host, port: address.port)
+        }
+        return { peers }
+    }
+
     public func run() async throws {
         let config = configuration
         let discovery = try discovery()
+        let peers = try cancelPeers()
         let credentials = try config.credentials()
         let tls = try EmbeddedServer(configuration: config, logger: logger).makeTLSContext()
         // Stable across restarts (so workers drop a restarted gateway's leftovers), distinct
@@ -64,9 +94,9 @@ public struct GatewayServer: Sendable {
         do {
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { try await pool.run() }
-                // The queue's width is what the workers can run: their slots, once they answer.
+                // The queue's width is what this gateway holds of the workers' slots, once they answer.
                 let answered = await pool.waitForAWorker(timeout: .seconds(10))
-                let slots = answered ? max(1, pool.slots) : max(1, config.admission.slots * max(1, pool.workers.count))
+                let slots = answered ? max(1, pool.leasedSlots) : max(1, config.admission.slots * max(1, pool.workers.count))
                 if !answered {
                     logger.warning("no worker answered yet; the gateway starts and waits for them", metadata: ["slots": "\(slots)"])
                 }
@@ -75,7 +105,13 @@ public struct GatewayServer: Sendable {
                     worker: pool, slots: slots, credentials: credentials, tls: tls, group: group,
                     workers: { pool.health },
                     dependency: { pool.health.healthy == 0 ? "no worker is reachable" : nil },
-                    slotsNow: { pool.slots })
+                    slotsNow: { demand in
+                        pool.want(demand)
+                        // Held by leases; never below one, so an idle gateway's first statement
+                        // starts at once (it waits on the worker if the worker is full).
+                        let held = pool.leasedSlots
+                        return pool.health.healthy == 0 ? 0 : max(1, held)
+                    }, cancelPeers: peers)
                 pool.shutdown()
                 tasks.cancelAll()
             }

@@ -30,6 +30,12 @@ public struct ServerConfiguration: Sendable, Equatable {
         /// Gateway: its name on the workers, the same after a restart and different from every
         /// other gateway's; nil: the host name and the PostgreSQL port.
         public var gatewayID: String?
+        /// Gateway: the other gateway replicas' PostgreSQL addresses (`host:port`), which get
+        /// a CancelRequest this gateway holds no session for.
+        public var gatewayPeers: [String] = []
+        /// Gateway: a name whose addresses are the gateway replicas (`NAME:PORT`, a headless
+        /// Service), looked up at each cancel to forward.
+        public var gatewayPeerDNS: String?
         /// Worker: the port gateways call.
         public var workerPort = 9092
         /// Worker: statements that run at once; nil: one per core the container may use.
@@ -225,6 +231,8 @@ public struct ServerConfiguration: Sendable, Equatable {
         if let v = layer.workerAddresses { cluster.workerAddresses = v }
         if let v = layer.workerDNS { cluster.workerDNS = v }
         if let v = layer.gatewayID { cluster.gatewayID = v }
+        if let v = layer.gatewayPeers { cluster.gatewayPeers = v }
+        if let v = layer.gatewayPeerDNS { cluster.gatewayPeerDNS = v.isEmpty ? nil : v }
         if let v = try ranged("workerPort", layer.workerPort, 0...65535) { cluster.workerPort = v }
         if let v = try ranged("workerSlots", layer.workerSlots, 1...4096) { cluster.workerSlots = v }
         if let v = layer.workerID { cluster.workerID = v }

@@ -45,6 +45,8 @@ public struct SettingsLayer: Sendable, Equatable, Codable {
     public var workerAddresses: [String]?
     public var workerDNS: String?
     public var gatewayID: String?
+    public var gatewayPeers: [String]?
+    public var gatewayPeerDNS: String?
     public var workerPort: Int?
     public var workerSlots: Int?
     public var workerID: String?
@@ -63,7 +65,7 @@ public struct SettingsLayer: Sendable, Equatable, Codable {
         case scramSaltKey, tlsCertificate, tlsKey, logLevel, maxQueuedPerUser, maxRunningPerUser, maxQueueWait
         case cgroupRoot, memoryReserve, shutdownGracePeriod
         case workerAddresses, workerDNS, gatewayID, workerPort, workerSlots, workerID, workerSessionTTL
-        case workerDrainGracePeriod, ducklakeMetadata, ducklakeDataPath
+        case workerDrainGracePeriod, ducklakeMetadata, ducklakeDataPath, gatewayPeers, gatewayPeerDNS
     }
 
     /// The environment variable of each key.
@@ -90,6 +92,7 @@ public struct SettingsLayer: Sendable, Equatable, Codable {
         "TAVANA_WORKER_ID": .workerID, "TAVANA_WORKER_SESSION_TTL": .workerSessionTTL,
         "TAVANA_WORKER_DRAIN_GRACE_PERIOD": .workerDrainGracePeriod,
         "TAVANA_DUCKLAKE_METADATA": .ducklakeMetadata, "TAVANA_DUCKLAKE_DATA_PATH": .ducklakeDataPath,
+        "TAVANA_GATEWAY_PEERS": .gatewayPeers, "TAVANA_GATEWAY_PEER_DNS": .gatewayPeerDNS,
     ]
 
     public init(from decoder: any Decoder) throws {
@@ -103,10 +106,14 @@ public struct SettingsLayer: Sendable, Equatable, Codable {
             switch key {
             case .users:
                 users = try c.decode([String: String].self, forKey: key)
-            case .extensions, .workerAddresses:
+            case .extensions, .workerAddresses, .gatewayPeers:
                 // A list, or one comma-separated string as in the environment.
                 if let list = try? c.decode([String].self, forKey: key) {
-                    if key == .extensions { extensions = list } else { workerAddresses = list }
+                    switch key {
+                    case .extensions: extensions = list
+                    case .workerAddresses: workerAddresses = list
+                    default: gatewayPeers = list
+                    }
                 } else {
                     try set(key, try c.decode(FlexibleString.self, forKey: key).value)
                 }
@@ -194,6 +201,9 @@ public struct SettingsLayer: Sendable, Equatable, Codable {
         case .workerAddresses:
             workerAddresses = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         case .workerDNS: workerDNS = text
+        case .gatewayPeers:
+            gatewayPeers = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        case .gatewayPeerDNS: gatewayPeerDNS = text
         case .gatewayID: gatewayID = text
         case .workerPort: workerPort = try int()
         case .workerSlots: workerSlots = try int()

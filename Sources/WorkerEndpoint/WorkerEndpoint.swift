@@ -39,12 +39,18 @@ public final class WorkerEndpoint: Tavana_Worker_V1_Worker.SimpleServiceProtocol
     /// overbooked, however many gateways share it.
     public let slots: AdmissionController
     let table: Mutex<SessionTable<Record>>
+    /// The share of the slots each gateway holds (`SlotLeases`), renewed by its Hellos.
+    let leases: Mutex<SlotLeases>
     private let drainingFlag = Atomic<Bool>(false)
     let logger: Logger
 
-    public init(worker: any WorkerService, slots: Int, sessionTTL: Duration, status: Status, logger: Logger) {
+    /// `leaseTTL`: how long a gateway's slot lease lasts without a Hello (gateways send one
+    /// every 2 s); after it the gateway's share goes to the others.
+    public init(worker: any WorkerService, slots: Int, sessionTTL: Duration, status: Status, logger: Logger,
+                leaseTTL: Duration = .seconds(10)) {
         self.worker = worker
         self.status = status
+        self.leases = Mutex(SlotLeases(slots: max(slots, 1), ttl: leaseTTL, worker: status.workerID))
         // Statements beyond the slots wait here in turn; gateways queue ahead of this.
         self.slots = AdmissionController(limits: AdmissionQueue.Limits(slots: max(slots, 1), queued: 1 << 20))
         self.table = Mutex(SessionTable(ttl: sessionTTL))
@@ -131,9 +137,20 @@ public final class WorkerEndpoint: Tavana_Worker_V1_Worker.SimpleServiceProtocol
     // MARK: Health
 
     public func hello(request: Tavana_Worker_V1_HelloRequest, context: ServerContext) async throws -> Tavana_Worker_V1_HelloReply {
-        if request.hasGateway { try await admit(request.gateway) }
+        var leased = 0
+        if request.hasGateway {
+            try await admit(request.gateway)
+            let draining = isDraining
+            // The session table has refused an older epoch already; a lease refusal can only
+            // follow from the same rule.
+            leased = (try? leases.withLock { l in
+                try l.renew(gateway: request.gateway.gatewayID, epoch: request.gateway.epoch,
+                            wanted: Int(request.wantedSlots), now: .now, draining: draining)
+            }) ?? 0
+        }
         let snapshot = slots.snapshot
         var reply = Tavana_Worker_V1_HelloReply()
+        reply.leasedSlots = UInt32(clamping: leased)
         reply.workerID = status.workerID
         reply.slots = UInt32(clamping: snapshot.slots)
         reply.slotsUsed = UInt32(clamping: snapshot.running)

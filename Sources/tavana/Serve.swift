@@ -34,6 +34,8 @@ struct Gateway: AsyncParsableCommand {
     @Option(help: "The workers, host:port,... (TAVANA_WORKER_ADDRESSES).") var workers: String?
     @Option(name: .customLong("worker-dns"), help: "A name whose addresses are the workers, NAME:PORT (TAVANA_WORKER_DNS).") var workerDNS: String?
     @Option(name: .customLong("gateway-id"), help: "This gateway's name on the workers; default the host name (TAVANA_GATEWAY_ID).") var gatewayID: String?
+    @Option(name: .customLong("gateway-peers"), help: "The other gateway replicas' PostgreSQL addresses, host:port,...; a cancel for a session held elsewhere goes there (TAVANA_GATEWAY_PEERS).") var gatewayPeers: String?
+    @Option(name: .customLong("gateway-peer-dns"), help: "A name whose addresses are the gateway replicas, NAME:PORT (TAVANA_GATEWAY_PEER_DNS).") var gatewayPeerDNS: String?
     @OptionGroup var common: CommonOptions
 
     func run() async throws {
@@ -41,6 +43,8 @@ struct Gateway: AsyncParsableCommand {
         flags["workerAddresses"] = workers
         flags["workerDNS"] = workerDNS
         flags["gatewayID"] = gatewayID
+        flags["gatewayPeers"] = gatewayPeers
+        flags["gatewayPeerDNS"] = gatewayPeerDNS
         let configuration = try common.configuration(flags: flags)
         try await common.run(configuration) { logger in
             try await GatewayServer(configuration: configuration, logger: logger).run()

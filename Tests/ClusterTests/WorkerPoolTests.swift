@@ -1,7 +1,7 @@
 import DuckDB
 import Foundation
 import NIOPosix
-import RemoteWorker
+@testable import RemoteWorker
 import Worker
 import WorkerEndpoint
 import XCTest
@@ -45,6 +45,39 @@ final class WorkerPoolTests: XCTestCase {
         }
         for session in sessions { await session.close() }
         XCTAssertEqual(a.endpoint.sessionCount + b.endpoint.sessionCount, 0)
+    }
+
+    /// Stateless sessions follow the load at their next statement: a worker that joins gets
+    /// some of the sessions already open, a session holding a temporary table stays, and
+    /// every session ends up open on one worker only (the one it left is closed).
+    func testStatelessSessionsMoveToAWorkerThatJoins() async throws {
+        let a = try await startWorker(id: "a")
+        let b = try await startWorker(id: "b")
+        let pool = try startPool([a.address])
+        let aHealthy = await eventually(within: .seconds(10)) { pool.health.healthy == 1 }
+        XCTAssertTrue(aHealthy, "\(pool.health)")
+        var sessions: [any WorkerSession] = []
+        for _ in 0..<6 { sessions.append(try await open(pool)) }
+        _ = try await sessions[0].run("CREATE TEMP TABLE mine AS SELECT 1 AS v")
+        XCTAssertEqual(a.endpoint.sessionCount, 6)
+
+        try pool.reconcile([a.address, b.address])
+        let bHealthy = await eventually(within: .seconds(10)) { pool.health.healthy == 2 }
+        XCTAssertTrue(bHealthy, "\(pool.health)")
+        for session in sessions {
+            let one = try await scalar(session, "SELECT 1::BIGINT")
+            XCTAssertEqual(one, 1)
+        }
+        let settled = await eventually(within: .seconds(5)) { a.endpoint.sessionCount + b.endpoint.sessionCount == 6 }
+        XCTAssertTrue(settled, "sessions left behind were not closed: a \(a.endpoint.sessionCount), b \(b.endpoint.sessionCount)")
+        XCTAssertGreaterThanOrEqual(b.endpoint.sessionCount, 2, "too few sessions moved")
+        XCTAssertGreaterThanOrEqual(a.endpoint.sessionCount, 2, "too many sessions moved")
+        // The pinned one stayed with its temporary table.
+        let v = try await scalar(sessions[0], "SELECT v::BIGINT FROM mine")
+        XCTAssertEqual(v, 1)
+        for session in sessions { await session.close() }
+        let closed = await eventually(within: .seconds(5)) { a.endpoint.sessionCount + b.endpoint.sessionCount == 0 }
+        XCTAssertTrue(closed)
     }
 
     func testAStoppedWorkerIsPassedOver() async throws {

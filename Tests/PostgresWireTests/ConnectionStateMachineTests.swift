@@ -76,6 +76,9 @@ final class ConnectionStateMachineTests: XCTestCase {
     func testCancelRequestCancelsAndCloses() {
         var m = machine()
         XCTAssertEqual(m.handle(.message(.cancelRequest(processID: 3, secretKey: 4))), [.cancel(processID: 3, secretKey: 4), .close])
+        var forwarded = machine()
+        XCTAssertEqual(forwarded.handle(.message(.cancelRequest(processID: 3, secretKey: 4, forwarded: true))),
+                       [.cancel(processID: 3, secretKey: 4, forwarded: true), .close])
     }
 
     // MARK: Simple query

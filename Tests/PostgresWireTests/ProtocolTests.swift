@@ -52,6 +52,16 @@ final class FrontendDecoderTests: XCTestCase {
         XCTAssertEqual(try decodeAll(Array(c.readableBytesView), startup: true), [.cancelRequest(processID: 1234, secretKey: -5)])
     }
 
+    /// What one gateway replica sends another decodes as a cancel marked forwarded, so the
+    /// receiver never passes it on again.
+    func testForwardedCancelRequestsAreMarked() throws {
+        let bytes = CancelForwarder.request(processID: 77, secretKey: Int32.min)
+        XCTAssertEqual(bytes.count, 16)
+        XCTAssertEqual(try decodeAll(bytes, startup: true), [.cancelRequest(processID: 77, secretKey: Int32.min, forwarded: true)])
+        // Without its key (length 12): refused, as a short CancelRequest is.
+        XCTAssertThrowsError(try decodeAll([0, 0, 0, 12] + Array(bytes[4..<12]), startup: true))
+    }
+
     func testOldProtocolVersionIsRejected() {
         var b = ByteBuffer()
         b.writeInteger(Int32(8))

@@ -103,10 +103,12 @@ class LoggedProcess:
 class WorkerProcess(LoggedProcess):
     """One `tavana worker` of a test cluster."""
 
-    def __init__(self, binary: str, args: list[str], env: dict[str, str], directory: str, index: int):
+    def __init__(self, binary: str, args: list[str], env: dict[str, str], directory: str, index: int, port: int = 0):
         self.log_path = os.path.join(directory, f"worker{index}.log")
         self.name = f"worker{index}"
-        cmd = [binary, "worker", "--host", HOST, "--port", "0", "--http-port", "0"] + args
+        # What another worker like this one needs (a test may add one to a running cluster).
+        self.args, self.env, self.directory = list(args), dict(env), directory
+        cmd = [binary, "worker", "--host", HOST, "--port", str(port), "--http-port", "0"] + args
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log, env=env,
                                      cwd=directory)

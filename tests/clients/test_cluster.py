@@ -373,3 +373,201 @@ def test_gateway_finds_its_workers_by_dns(tavana_bin, tmp_path):
         finally:
             proc.terminate()
             proc.wait(20)
+
+
+class FirstToOneThenOther:
+    """A TCP load balancer in miniature: the first connection goes to `first`, every later
+    one to `then` (so a client's cancel connection reaches another gateway replica than its
+    session, as behind a Kubernetes Service)."""
+
+    def __init__(self, first: int, then: int):
+        import socket
+        self.targets = [first, then]
+        self.accepted = 0
+        self.listener = socket.create_server((HOST, 0))
+        self.port = self.listener.getsockname()[1]
+        self.closed = False
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        import socket
+        while not self.closed:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            target = self.targets[0] if self.accepted == 0 else self.targets[1]
+            self.accepted += 1
+            upstream = socket.create_connection((HOST, target))
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self.pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def pipe(source, sink):
+        import socket
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (source, sink):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self):
+        self.closed = True
+        self.listener.close()
+
+
+@pytest.mark.parametrize("peers", ["list", "dns"])
+def test_a_cancel_that_reaches_the_other_gateway_is_forwarded_to_the_owner(tavana_bin, tmp_path, peers):
+    """psycopg's cancel opens a new connection; behind the balancer it lands on the second
+    gateway, which holds no session and passes the request to its peers (a list, or the
+    addresses a DNS name resolves to: `localhost` gives ::1 too, where nothing listens)."""
+    with running_server(tavana_bin, workers=2, cluster=True, name=f"cancel-{peers}") as server:
+        peer_env = ({"TAVANA_GATEWAY_PEERS": f"{HOST}:{server.port}"} if peers == "list"
+                    else {"TAVANA_GATEWAY_PEER_DNS": f"localhost:{server.port}"})
+        proc, port2, log2 = start_gateway(server.binary, server.worker_procs,
+                                          {"TAVANA_GATEWAY_ID": "second", **peer_env}, tmp_path)
+        balancer = FirstToOneThenOther(server.port, port2)
+        try:
+            with connect(balancer.port) as c:
+                outcome = {}
+
+                def run():
+                    try:
+                        c.execute(LONG_SQL)
+                        outcome["rows"] = True
+                    except psycopg.Error as e:
+                        outcome["error"] = e
+                job = threading.Thread(target=run)
+                job.start()
+                wait_for(lambda: sum(worker_value(w, "tavana_worker_slots_used") for w in server.worker_procs) >= 1,
+                         30, "the query to run on a worker")
+                c.cancel_safe(timeout=10)
+                job.join(30)
+                assert not job.is_alive(), "the query did not stop within 30 s of the cancel"
+                assert "error" in outcome, "the query finished: the cancel never reached its gateway"
+                assert outcome["error"].sqlstate == "57014", outcome["error"]
+                # The session is still usable.
+                assert c.execute("SELECT 1").fetchone() == (1,)
+            assert balancer.accepted >= 2
+            text = open(log2).read()
+            assert "cancel request forwarded" in text and "delivered=1" in text, text[-3000:]
+            assert "matched=true" in server.log() and "forwarded=true" in server.log()
+        finally:
+            balancer.close()
+            proc.terminate()
+            proc.wait(20)
+
+
+def test_a_worker_added_under_load_gets_statements_of_sessions_already_open(tavana_bin, tmp_path):
+    """The gateway lists a worker that is not running yet (unhealthy, tried again with backoff).
+    Four clients keep sessions open on the first worker and run statements back to back; the
+    second worker starts: stateless sessions move to it on their next statements (no client
+    reconnects), and every statement succeeds."""
+    import socket
+    from types import SimpleNamespace
+    from tavana_server import WorkerProcess
+    with running_server(tavana_bin, workers=2, cluster=True, name="added") as server:
+        first = server.worker_procs[0]
+        with socket.socket() as probe:
+            probe.bind((HOST, 0))
+            later_port = probe.getsockname()[1]
+        proc, port, log = start_gateway(server.binary, [first, SimpleNamespace(port=later_port)],
+                                        {"TAVANA_GATEWAY_ID": "grows"}, tmp_path)
+        added = None
+        stop = threading.Event()
+        done, failures = [0], []
+
+        def client():
+            with connect(port) as c:
+                while not stop.is_set():
+                    try:
+                        assert c.execute("SELECT count(*) FROM range(20000000) t(x) WHERE x % 5 = 0").fetchone() == (4000000,)
+                        done[0] += 1
+                    except Exception as e:  # noqa: BLE001 - counted, then asserted empty
+                        failures.append(e)
+        clients = [threading.Thread(target=client) for _ in range(4)]
+        try:
+            for t in clients:
+                t.start()
+            wait_for(lambda: worker_value(first, "tavana_sessions") == 4, 30, "four sessions on the first worker")
+            before = done[0]
+            added = WorkerProcess(server.binary, first.args, first.env, first.directory, 9, port=later_port)
+            added.wait_listening(time.monotonic() + 30)
+            # It gets sessions once its first heartbeat answers and statements move there.
+            wait_for(lambda: worker_value(added, "tavana_sessions") >= 1, 30, "sessions on the added worker")
+            peak = wait_for(lambda: worker_value(added, "tavana_worker_slots_used") >= 1, 30,
+                            "a statement running on the added worker")
+            assert peak
+            # Both workers hold sessions: they balanced rather than all moving.
+            assert worker_value(first, "tavana_sessions") >= 1
+            stop.set()
+            for t in clients:
+                t.join(60)
+            assert not failures, failures[:3]
+            assert done[0] > before
+            assert "session moved to another worker" in open(log).read()
+        finally:
+            stop.set()
+            for t in clients:
+                t.join(60)
+            proc.terminate()
+            proc.wait(20)
+            if added:
+                added.stop()
+
+
+def test_two_gateways_lease_the_workers_slots_and_a_dead_ones_lease_lapses(tavana_bin, tmp_path):
+    """Two workers of two slots. Each gateway's queue is as wide as the slots it leases
+    (`tavana_worker_slots` on its /metrics): alone it holds all four; two idle gateways hold
+    two each; a busy one takes what an idle one leaves; two busy ones split them; a gateway
+    killed with SIGKILL stops renewing and its share returns to the other within the lease's
+    ten seconds."""
+    with running_server(tavana_bin, workers=4, cluster=True, name="leases") as server:
+        a_http = http_port(wait_for(lambda: (lambda t: t if "http listening" in t else None)(server.log()), 30, "http"))
+
+        def width(port):
+            return metrics(port)[("tavana_worker_slots", ())]
+
+        wait_for(lambda: width(a_http) == 4, 20, "the first gateway to hold all four slots")
+        proc, b_port, b_log = start_gateway(server.binary, server.worker_procs, {"TAVANA_GATEWAY_ID": "second"}, tmp_path)
+        b_http = http_port(wait_for(lambda: (lambda t: t if "http listening" in t else None)(open(b_log).read()), 30, "http"))
+        stops = {"a": threading.Event(), "b": threading.Event()}
+        threads = []
+
+        def load(port, stop):
+            try:
+                with connect(port) as c:
+                    while not stop.is_set():
+                        c.execute("SELECT count(*) FROM range(100000000) t(x) WHERE x % 3 = 0").fetchone()
+            except psycopg.Error:
+                pass  # the gateway was killed
+
+        def busy(name, port):
+            for _ in range(4):
+                t = threading.Thread(target=load, args=(port, stops[name]), daemon=True)
+                t.start()
+                threads.append(t)
+        try:
+            wait_for(lambda: (width(a_http), width(b_http)) == (2, 2), 20, "two idle gateways to hold two each")
+            busy("a", server.port)
+            wait_for(lambda: (width(a_http), width(b_http)) == (4, 1), 20,
+                     "the busy gateway to take the idle one's share (which keeps one to start with)")
+            busy("b", b_port)
+            wait_for(lambda: (width(a_http), width(b_http)) == (2, 2), 20, "two busy gateways to split the slots")
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(10)
+            wait_for(lambda: width(a_http) == 4, 30, "the dead gateway's lease to lapse")
+        finally:
+            for e in stops.values():
+                e.set()
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+            for t in threads:
+                t.join(60)

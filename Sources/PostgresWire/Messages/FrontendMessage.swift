@@ -6,7 +6,9 @@ public enum FrontendMessage: Sendable, Equatable {
     case startup(StartupMessage)
     case sslRequest
     case gssEncRequest
-    case cancelRequest(processID: Int32, secretKey: Int32)
+    /// `forwarded`: sent by another gateway replica that did not hold the session (our own
+    /// request code, `FrontendMessageDecoder.forwardedCancelRequestCode`); never forwarded again.
+    case cancelRequest(processID: Int32, secretKey: Int32, forwarded: Bool = false)
 
     /// PasswordMessage, SASLInitialResponse and SASLResponse share type 'p'; which one it
     /// is depends on the authentication exchange, so the raw body is kept.

@@ -9,6 +9,9 @@ public struct FrontendMessageDecoder: ByteToMessageDecoder {
     public static let sslRequestCode: Int32 = 80_877_103
     public static let gssEncRequestCode: Int32 = 80_877_104
     public static let cancelRequestCode: Int32 = 80_877_102
+    /// A CancelRequest one gateway replica passes to another (1234 in the high half like
+    /// PostgreSQL's own request codes, a low half PostgreSQL does not use). Same body.
+    public static let forwardedCancelRequestCode: Int32 = 80_877_114
     public static let protocolVersion3: Int32 = 196_608
 
     /// True until the StartupMessage (or CancelRequest) has been read.
@@ -47,12 +50,12 @@ public struct FrontendMessageDecoder: ByteToMessageDecoder {
             switch code {
             case sslRequestCode: return .sslRequest
             case gssEncRequestCode: return .gssEncRequest
-            case cancelRequestCode:
+            case cancelRequestCode, forwardedCancelRequestCode:
                 guard let pid = body.readInteger(as: Int32.self), let key = body.readInteger(as: Int32.self) else {
                     throw ProtocolViolation("malformed CancelRequest")
                 }
                 expectingStartup = false
-                return .cancelRequest(processID: pid, secretKey: key)
+                return .cancelRequest(processID: pid, secretKey: key, forwarded: code == forwardedCancelRequestCode)
             default:
                 guard code >> 16 == 3 else {
                     throw ProtocolViolation(

@@ -49,7 +49,8 @@ struct ConnectionStateMachine {
         /// Open the session for this startup (authentication is over).
         case openSession(FrontendMessage.StartupMessage)
         /// Cancel the session with this key, then close (a CancelRequest connection).
-        case cancel(processID: Int32, secretKey: Int32)
+        /// `forwarded`: it came from another gateway replica, so it is not passed on again.
+        case cancel(processID: Int32, secretKey: Int32, forwarded: Bool = false)
         /// One statement of a simple query: prepare, describe, execute, send its rows.
         case run(String)
         case beginImplicitTransaction
@@ -137,9 +138,9 @@ struct ConnectionStateMachine {
 
     private mutating func startup(_ message: FrontendMessage) -> [Action] {
         switch message {
-        case .cancelRequest(let pid, let key):
+        case .cancelRequest(let pid, let key, let forwarded):
             state = .closed
-            return [.cancel(processID: pid, secretKey: key), .close]
+            return [.cancel(processID: pid, secretKey: key, forwarded: forwarded), .close]
         case .startup(let startup):
             guard let user = startup.user, !user.isEmpty else {
                 return fatal(ErrorFields(severity: "FATAL", sqlState: SQLState.invalidAuthorizationSpecification,

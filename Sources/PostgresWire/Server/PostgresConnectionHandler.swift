@@ -115,9 +115,14 @@ final class PostgresConnectionHandler {
             case .close:
                 try? await writer.flush()
                 return false
-            case .cancel(let pid, let key):
+            case .cancel(let pid, let key, let forwarded):
                 let matched = context.scheduler.sessions.cancel(processID: pid, secretKey: key)
-                logger.info("cancel request", metadata: ["pid": "\(pid)", "matched": "\(matched)"])
+                logger.info("cancel request", metadata: ["pid": "\(pid)", "matched": "\(matched)", "forwarded": "\(forwarded)"])
+                // Behind a load balancer the cancel connection may reach another replica than
+                // the one holding the session: pass it on (once; the owner does not forward).
+                if !matched, !forwarded, let forwarder = context.cancelForwarder {
+                    await forwarder.forward(processID: pid, secretKey: key)
+                }
             case .openSession(let startup):
                 actions += machine.handle(await openSession(startup, writer))
             default:

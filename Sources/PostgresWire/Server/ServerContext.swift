@@ -22,6 +22,9 @@ public struct PostgresServerContext: Sendable {
     let drain: ConnectionDrain
     /// Bytes of results collected before they are written without waiting for a Flush.
     public var flushThreshold: Int
+    /// Where a CancelRequest for a session this server does not hold goes (the other gateway
+    /// replicas of cluster mode); nil: nowhere.
+    public var cancelForwarder: CancelForwarder?
 
     public init(
         scheduler: Scheduler, authentication: CredentialStore,

@@ -72,6 +72,10 @@ public nonisolated struct Tavana_Worker_V1_HelloRequest: Sendable {
   /// Clears the value of `gateway`. Subsequent reads from it will return its default value.
   public mutating func clearGateway() {self._gateway = nil}
 
+  /// Every Hello renews this gateway's slot lease: the statements it would like to run on
+  /// this worker now (running plus waiting in its queue); 0 when idle.
+  public var wantedSlots: UInt32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -103,6 +107,10 @@ public nonisolated struct Tavana_Worker_V1_HelloReply: Sendable {
   public var sessionTtlSeconds: UInt32 = 0
 
   public var version: String = String()
+
+  /// The slots this gateway holds on this worker until its next Hello: a share of `slots`
+  /// that the worker divides among the gateways that call it (docs/cluster.md).
+  public var leasedSlots: UInt32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1338,7 +1346,7 @@ nonisolated extension Tavana_Worker_V1_GatewayIdentity: SwiftProtobuf.Message, S
 
 nonisolated extension Tavana_Worker_V1_HelloRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".HelloRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}gateway\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}gateway\0\u{3}wanted_slots\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1347,6 +1355,7 @@ nonisolated extension Tavana_Worker_V1_HelloRequest: SwiftProtobuf.Message, Swif
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularMessageField(value: &self._gateway) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.wantedSlots) }()
       default: break
       }
     }
@@ -1360,11 +1369,15 @@ nonisolated extension Tavana_Worker_V1_HelloRequest: SwiftProtobuf.Message, Swif
     try { if let v = self._gateway {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
     } }()
+    if self.wantedSlots != 0 {
+      try visitor.visitSingularUInt32Field(value: self.wantedSlots, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Tavana_Worker_V1_HelloRequest, rhs: Tavana_Worker_V1_HelloRequest) -> Bool {
     if lhs._gateway != rhs._gateway {return false}
+    if lhs.wantedSlots != rhs.wantedSlots {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1372,7 +1385,7 @@ nonisolated extension Tavana_Worker_V1_HelloRequest: SwiftProtobuf.Message, Swif
 
 nonisolated extension Tavana_Worker_V1_HelloReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".HelloReply"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{1}slots\0\u{3}slots_used\0\u{1}sessions\0\u{3}memory_limit_bytes\0\u{1}draining\0\u{1}invalidated\0\u{3}session_ttl_seconds\0\u{1}version\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{1}slots\0\u{3}slots_used\0\u{1}sessions\0\u{3}memory_limit_bytes\0\u{1}draining\0\u{1}invalidated\0\u{3}session_ttl_seconds\0\u{1}version\0\u{3}leased_slots\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1389,6 +1402,7 @@ nonisolated extension Tavana_Worker_V1_HelloReply: SwiftProtobuf.Message, SwiftP
       case 7: try { try decoder.decodeSingularStringField(value: &self.invalidated) }()
       case 8: try { try decoder.decodeSingularUInt32Field(value: &self.sessionTtlSeconds) }()
       case 9: try { try decoder.decodeSingularStringField(value: &self.version) }()
+      case 10: try { try decoder.decodeSingularUInt32Field(value: &self.leasedSlots) }()
       default: break
       }
     }
@@ -1422,6 +1436,9 @@ nonisolated extension Tavana_Worker_V1_HelloReply: SwiftProtobuf.Message, SwiftP
     if !self.version.isEmpty {
       try visitor.visitSingularStringField(value: self.version, fieldNumber: 9)
     }
+    if self.leasedSlots != 0 {
+      try visitor.visitSingularUInt32Field(value: self.leasedSlots, fieldNumber: 10)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1435,6 +1452,7 @@ nonisolated extension Tavana_Worker_V1_HelloReply: SwiftProtobuf.Message, SwiftP
     if lhs.invalidated != rhs.invalidated {return false}
     if lhs.sessionTtlSeconds != rhs.sessionTtlSeconds {return false}
     if lhs.version != rhs.version {return false}
+    if lhs.leasedSlots != rhs.leasedSlots {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
