@@ -95,7 +95,11 @@ public final class RemoteWorker: WorkerService {
 
     private let health = Mutex(Health())
 
-    public init(address: WorkerAddress, gateway: GatewayName, eventLoopGroup: any EventLoopGroup, logger: Logger) throws {
+    /// `trustRoots`: a PEM file of CA certificates; when given the connection is TLS and the
+    /// worker's certificate must chain to one of them. Its host name is not checked: workers
+    /// are reached by pod address, which certificates do not name.
+    public init(address: WorkerAddress, gateway: GatewayName, eventLoopGroup: any EventLoopGroup, logger: Logger,
+                trustRoots: String? = nil) throws {
         self.address = address
         self.gateway = gateway
         var config = HTTP2ClientTransport.Posix.Config.defaults
@@ -104,15 +108,36 @@ public final class RemoteWorker: WorkerService {
         config.http2.targetWindowSize = 16 << 20
         config.http2.maxFrameSize = 1 << 20
         config.backoff = .init(initial: .milliseconds(200), max: .seconds(5), multiplier: 1.6, jitter: 0.2)
-        let target: any ResolvableTarget = address.host.contains(":")
-            ? .ipv6(address: address.host, port: address.port) : .dns(host: address.host, port: address.port)
+        // Address literals as addresses: a name target would also send the literal as the TLS
+        // server name (SNI), which TLS forbids for IP addresses.
+        let target: any ResolvableTarget = if address.host.contains(":") {
+            .ipv6(address: address.host, port: address.port)
+        } else if Self.isIPv4Literal(address.host) {
+            .ipv4(address: address.host, port: address.port)
+        } else {
+            .dns(host: address.host, port: address.port)
+        }
         let transport = try HTTP2ClientTransport.Posix(
-            target: target, transportSecurity: .plaintext, config: config, eventLoopGroup: eventLoopGroup)
+            target: target,
+            transportSecurity: trustRoots.map { file in
+                .tls { tls in
+                    tls.trustRoots = .certificates([.file(path: file, format: .pem)])
+                    tls.serverCertificateVerification = .noHostnameVerification
+                }
+            } ?? .plaintext,
+            config: config, eventLoopGroup: eventLoopGroup)
         client = GRPCClient(transport: transport)
         stub = Stub(wrapping: client)
         var metadata = logger
         metadata[metadataKey: "worker"] = "\(address)"
         self.logger = metadata
+    }
+
+    static func isIPv4Literal(_ host: String) -> Bool {
+        let parts = host.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts.allSatisfy { part in
+            !part.isEmpty && part.count <= 3 && part.allSatisfy(\.isASCII) && part.allSatisfy(\.isNumber) && Int(part).map { $0 <= 255 } == true
+        }
     }
 
     /// Runs the connection and the heartbeat until the task is cancelled or `shutdown()`.

@@ -35,6 +35,8 @@ public final class WorkerPool: WorkerService {
     let eventLoopGroup: any EventLoopGroup
     let logger: Logger
     let heartbeat: Duration
+    /// PEM CA certificates for TLS to the workers; nil: plaintext.
+    let trustRoots: String?
     private let members = Mutex<[WorkerAddress: Member]>([:])
     private let vocabularyCache = Mutex<EngineVocabulary?>(nil)
     private let random = Mutex(SystemRandomNumberGenerator())
@@ -44,7 +46,8 @@ public final class WorkerPool: WorkerService {
     }
 
     public init(discovery: Discovery, gateway: GatewayName, eventLoopGroup: any EventLoopGroup, logger: Logger,
-                heartbeat: Duration = .seconds(2)) throws {
+                heartbeat: Duration = .seconds(2), trustRoots: String? = nil) throws {
+        self.trustRoots = trustRoots
         self.discovery = discovery
         self.gateway = gateway
         self.eventLoopGroup = eventLoopGroup
@@ -53,7 +56,7 @@ public final class WorkerPool: WorkerService {
         if case .addresses(let list) = discovery {
             var initial: [WorkerAddress: Member] = [:]
             for address in list {
-                initial[address] = Member(worker: try RemoteWorker(address: address, gateway: gateway, eventLoopGroup: eventLoopGroup, logger: logger))
+                initial[address] = Member(worker: try RemoteWorker(address: address, gateway: gateway, eventLoopGroup: eventLoopGroup, logger: logger, trustRoots: trustRoots))
             }
             members.withLock { $0 = initial }
         }
@@ -106,7 +109,7 @@ public final class WorkerPool: WorkerService {
                     if m[address]!.retired { m[address]!.retired = false }
                     continue
                 }
-                let worker = try RemoteWorker(address: address, gateway: gateway, eventLoopGroup: eventLoopGroup, logger: logger)
+                let worker = try RemoteWorker(address: address, gateway: gateway, eventLoopGroup: eventLoopGroup, logger: logger, trustRoots: trustRoots)
                 m[address] = Member(worker: worker, task: Task { try? await worker.run(heartbeat: heartbeat) })
                 added.append(address)
             }

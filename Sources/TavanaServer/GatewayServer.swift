@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import PostgresWire
 import RemoteWorker
 import Scheduler
@@ -85,12 +86,23 @@ public struct GatewayServer: Sendable {
         // HTTP/2 connection still schedules work on its loop after `runConnections` returns,
         // and on the front doors' group (shut down once they stop) that is SwiftNIO's
         // "already shut down" error, soon a crash.
-        let pool = try WorkerPool(discovery: discovery, gateway: name, eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: logger)
+        if let ca = config.cluster.workerTLSCA {
+            // Checked here, so a wrong file fails at start rather than as unhealthy workers.
+            do {
+                _ = try NIOSSLCertificate.fromPEMFile(ca)
+            } catch {
+                throw ServerConfiguration.ConfigurationError.invalid("--worker-tls-ca \(ca): \(error)")
+            }
+        }
+        let pool = try WorkerPool(discovery: discovery, gateway: name, eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
+                                  logger: logger, trustRoots: config.cluster.workerTLSCA)
         let source: String = switch discovery {
         case .addresses(let list): list.map(\.description).joined(separator: ",")
         case .dns(let host, let port, _): "dns \(host):\(port)"
         }
-        logger.info("gateway starting", metadata: ["gateway": "\(gatewayID)", "epoch": "\(name.epoch)", "workers": "\(source)"])
+        logger.info("gateway starting", metadata: [
+            "gateway": "\(gatewayID)", "epoch": "\(name.epoch)", "workers": "\(source)", "workerTLS": "\(config.cluster.workerTLSCA != nil)",
+        ])
         do {
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { try await pool.run() }

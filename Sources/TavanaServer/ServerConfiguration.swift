@@ -36,6 +36,10 @@ public struct ServerConfiguration: Sendable, Equatable {
         /// Gateway: a name whose addresses are the gateway replicas (`NAME:PORT`, a headless
         /// Service), looked up at each cancel to forward.
         public var gatewayPeerDNS: String?
+        /// Gateway: PEM CA certificates; when given, the gateway connects to its workers with
+        /// TLS and verifies their certificates against these (workers serve TLS with
+        /// `--tls-cert`/`--tls-key`).
+        public var workerTLSCA: String?
         /// Worker: the port gateways call.
         public var workerPort = 9092
         /// Worker: statements that run at once; nil: one per core the container may use.
@@ -233,6 +237,7 @@ public struct ServerConfiguration: Sendable, Equatable {
         if let v = layer.gatewayID { cluster.gatewayID = v }
         if let v = layer.gatewayPeers { cluster.gatewayPeers = v }
         if let v = layer.gatewayPeerDNS { cluster.gatewayPeerDNS = v.isEmpty ? nil : v }
+        if let v = layer.workerTLSCA { cluster.workerTLSCA = v.isEmpty ? nil : v }
         if let v = try ranged("workerPort", layer.workerPort, 0...65535) { cluster.workerPort = v }
         if let v = try ranged("workerSlots", layer.workerSlots, 1...4096) { cluster.workerSlots = v }
         if let v = layer.workerID { cluster.workerID = v }

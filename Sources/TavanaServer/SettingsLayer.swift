@@ -47,6 +47,7 @@ public struct SettingsLayer: Sendable, Equatable, Codable {
     public var gatewayID: String?
     public var gatewayPeers: [String]?
     public var gatewayPeerDNS: String?
+    public var workerTLSCA: String?
     public var workerPort: Int?
     public var workerSlots: Int?
     public var workerID: String?
@@ -65,7 +66,7 @@ public struct SettingsLayer: Sendable, Equatable, Codable {
         case scramSaltKey, tlsCertificate, tlsKey, logLevel, maxQueuedPerUser, maxRunningPerUser, maxQueueWait
         case cgroupRoot, memoryReserve, shutdownGracePeriod
         case workerAddresses, workerDNS, gatewayID, workerPort, workerSlots, workerID, workerSessionTTL
-        case workerDrainGracePeriod, ducklakeMetadata, ducklakeDataPath, gatewayPeers, gatewayPeerDNS
+        case workerDrainGracePeriod, ducklakeMetadata, ducklakeDataPath, gatewayPeers, gatewayPeerDNS, workerTLSCA
     }
 
     /// The environment variable of each key.
@@ -93,6 +94,7 @@ public struct SettingsLayer: Sendable, Equatable, Codable {
         "TAVANA_WORKER_DRAIN_GRACE_PERIOD": .workerDrainGracePeriod,
         "TAVANA_DUCKLAKE_METADATA": .ducklakeMetadata, "TAVANA_DUCKLAKE_DATA_PATH": .ducklakeDataPath,
         "TAVANA_GATEWAY_PEERS": .gatewayPeers, "TAVANA_GATEWAY_PEER_DNS": .gatewayPeerDNS,
+        "TAVANA_WORKER_TLS_CA": .workerTLSCA,
     ]
 
     public init(from decoder: any Decoder) throws {
@@ -204,6 +206,7 @@ public struct SettingsLayer: Sendable, Equatable, Codable {
         case .gatewayPeers:
             gatewayPeers = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         case .gatewayPeerDNS: gatewayPeerDNS = text
+        case .workerTLSCA: workerTLSCA = text
         case .gatewayID: gatewayID = text
         case .workerPort: workerPort = try int()
         case .workerSlots: workerSlots = try int()

@@ -77,8 +77,11 @@ public struct WorkerServer: Sendable {
             host: host, port: config.http.port, readiness: readiness, exposition: { metrics.exposition() },
             eventLoopGroup: group, logger: logger,
             onListening: { port in logger.info("http listening", metadata: ["host": "\(host)", "port": "\(port)"]) })
+        // Checked here, so a wrong file fails at start with a clear message.
+        let tls = try EmbeddedServer(configuration: config, logger: logger).makeTLSContext() == nil
+            ? nil : config.security.tlsCertificate.flatMap { cert in config.security.tlsKey.map { (cert, $0) } }
         let rpc = WorkerRPCService(
-            endpoint: endpoint, host: host, port: config.cluster.workerPort, group: group, readiness: readiness,
+            endpoint: endpoint, host: host, port: config.cluster.workerPort, tls: tls, group: group, readiness: readiness,
             grace: .seconds(config.cluster.drainGracePeriod), logger: logger)
         let services = ServiceGroup(
             configuration: .init(
@@ -95,6 +98,8 @@ struct WorkerRPCService: Service {
     let endpoint: WorkerEndpoint
     let host: String
     let port: Int
+    /// PEM certificate and key files; nil: plaintext.
+    let tls: (certificate: String, key: String)?
     let group: MultiThreadedEventLoopGroup
     let readiness: Readiness
     let grace: Duration
@@ -109,7 +114,11 @@ struct WorkerRPCService: Service {
         config.connection.keepalive.clientBehavior.allowWithoutCalls = true
         config.connection.keepalive.clientBehavior.minPingIntervalWithoutCalls = .seconds(5)
         let transport = HTTP2ServerTransport.Posix(
-            address: .ipv4(host: host, port: port), transportSecurity: .plaintext, config: config, eventLoopGroup: group)
+            address: .ipv4(host: host, port: port),
+            transportSecurity: tls.map { files in
+                .tls(certificateChain: [.file(path: files.certificate, format: .pem)], privateKey: .file(path: files.key, format: .pem))
+            } ?? .plaintext,
+            config: config, eventLoopGroup: group)
         let server = GRPCServer(transport: transport, services: [WorkerEndpointService(endpoint)])
         let endpoint = self.endpoint, logger = self.logger, readiness = self.readiness, grace = self.grace
         try await withThrowingTaskGroup(of: Void.self) { tasks in
@@ -119,7 +128,7 @@ struct WorkerRPCService: Service {
                 readiness.listening("worker")
                 logger.info("worker listening", metadata: [
                     "host": "\(host)", "port": "\(address.ipv4?.port ?? address.ipv6?.port ?? port)",
-                    "slots": "\(endpoint.slots.slots)",
+                    "slots": "\(endpoint.slots.slots)", "tls": "\(self.tls != nil)",
                 ])
             }
             // Orphans: sessions of gateways that stopped sending heartbeats.

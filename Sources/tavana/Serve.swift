@@ -34,6 +34,7 @@ struct Gateway: AsyncParsableCommand {
     @Option(help: "The workers, host:port,... (TAVANA_WORKER_ADDRESSES).") var workers: String?
     @Option(name: .customLong("worker-dns"), help: "A name whose addresses are the workers, NAME:PORT (TAVANA_WORKER_DNS).") var workerDNS: String?
     @Option(name: .customLong("gateway-id"), help: "This gateway's name on the workers; default the host name (TAVANA_GATEWAY_ID).") var gatewayID: String?
+    @Option(name: .customLong("worker-tls-ca"), help: "PEM CA certificates: connect to the workers with TLS, verifying their certificates against these (TAVANA_WORKER_TLS_CA).") var workerTLSCA: String?
     @Option(name: .customLong("gateway-peers"), help: "The other gateway replicas' PostgreSQL addresses, host:port,...; a cancel for a session held elsewhere goes there (TAVANA_GATEWAY_PEERS).") var gatewayPeers: String?
     @Option(name: .customLong("gateway-peer-dns"), help: "A name whose addresses are the gateway replicas, NAME:PORT (TAVANA_GATEWAY_PEER_DNS).") var gatewayPeerDNS: String?
     @OptionGroup var common: CommonOptions
@@ -44,6 +45,7 @@ struct Gateway: AsyncParsableCommand {
         flags["workerDNS"] = workerDNS
         flags["gatewayID"] = gatewayID
         flags["gatewayPeers"] = gatewayPeers
+        flags["workerTLSCA"] = workerTLSCA
         flags["gatewayPeerDNS"] = gatewayPeerDNS
         let configuration = try common.configuration(flags: flags)
         try await common.run(configuration) { logger in
@@ -64,6 +66,8 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .customLong("http-port"), help: "HTTP port for health and metrics (TAVANA_HTTP_PORT).") var httpPort: Int?
     @Option(help: "Statements that run at once; default one per core (TAVANA_WORKER_SLOTS).") var slots: Int?
     @Option(name: .customLong("worker-id"), help: "This worker's name; default the host name (TAVANA_WORKER_ID).") var workerID: String?
+    @Option(name: .customLong("tls-cert"), help: "PEM certificate: gateways then connect with TLS (TAVANA_TLS_CERT).") var tlsCert: String?
+    @Option(name: .customLong("tls-key"), help: "PEM private key for TLS (TAVANA_TLS_KEY).") var tlsKey: String?
     @OptionGroup var engine: EngineOptions
     @OptionGroup var common: CommonOptions
 
@@ -74,6 +78,8 @@ struct WorkerCommand: AsyncParsableCommand {
         flags["httpPort"] = httpPort.map(String.init)
         flags["workerSlots"] = slots.map(String.init)
         flags["workerID"] = workerID
+        flags["tlsCertificate"] = tlsCert
+        flags["tlsKey"] = tlsKey
         let configuration = try common.configuration(flags: flags)
         try await common.run(configuration) { logger in
             try await WorkerServer(configuration: configuration, logger: logger).run()

@@ -152,6 +152,14 @@ final class WorkerPoolTests: XCTestCase {
         }
     }
 
+    /// Which hosts are dialled as IPv4 addresses (never sent as a TLS server name).
+    func testIPv4LiteralsAreToldFromNames() {
+        for literal in ["127.0.0.1", "10.0.0.255", "0.0.0.0"] { XCTAssertTrue(RemoteWorker.isIPv4Literal(literal), literal) }
+        for name in ["worker-1", "1.2.3", "1.2.3.4.5", "256.1.1.1", "1..2.3", "a.b.c.d", "１.2.3.4", "1.2.3.4a", ""] {
+            XCTAssertFalse(RemoteWorker.isIPv4Literal(name), name)
+        }
+    }
+
     /// An address on this machine where nothing listens: a port a server just gave back.
     func closedPort() async throws -> WorkerAddress {
         let worker = try await LocalWorker.start()

@@ -338,11 +338,20 @@ def test_gateway_metrics_and_readiness_follow_the_workers(tavana_bin):
         assert "no worker" in text
         m = metrics(port)
         assert m[("tavana_workers", (("state", "unhealthy"),))] == 2
-        # A client gets a clear error, not a hang.
+        # A client gets a clear error, not a hang: 57P03, which clients and poolers retry.
         with pytest.raises(psycopg.Error) as e:
             with server.connect() as c:
                 c.execute("SELECT 1")
         assert "worker" in str(e.value)
+        import socket
+        from tavana_server import error_fields, read_message, startup_packet
+        with socket.create_connection((HOST, server.port), timeout=10) as raw:
+            raw.sendall(startup_packet())
+            kind, body = read_message(raw)
+            while kind != b"E":
+                kind, body = read_message(raw)
+            fields = error_fields(body)
+            assert fields["C"] == "57P03" and "no worker is reachable" in fields["M"], fields
 
 
 def test_without_a_shared_catalog_tables_that_one_worker_only_would_have_are_refused(tavana_bin):
@@ -571,3 +580,30 @@ def test_two_gateways_lease_the_workers_slots_and_a_dead_ones_lease_lapses(tavan
                 proc.wait(10)
             for t in threads:
                 t.join(60)
+
+
+def test_gateway_and_workers_speak_tls_when_configured(tavana_bin, tmp_path):
+    """Workers serve their endpoint with --tls-cert/--tls-key (here TAVANA_TLS_CERT/KEY); a
+    gateway given the CA (TAVANA_WORKER_TLS_CA) verifies them and runs queries there. A
+    gateway that speaks plaintext to them never finds them healthy, and its clients get a
+    clear error rather than a hang."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=tavana-worker",
+                    "-days", "1", "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True, timeout=60)
+    env = {"TAVANA_TLS_CERT": str(cert), "TAVANA_TLS_KEY": str(key), "TAVANA_WORKER_TLS_CA": str(cert)}
+    with running_server(tavana_bin, workers=2, cluster=True, env=env, name="worker-tls") as server:
+        with server.connect() as c:
+            assert c.execute("SELECT sum(x) FROM range(1000) t(x)").fetchone() == (499500,)
+        for w in server.worker_procs:
+            assert "tls=true" in w.log()
+        assert "workerTLS=true" in server.log()
+        proc, port, log = start_gateway(server.binary, server.worker_procs, {"TAVANA_GATEWAY_ID": "plain"}, tmp_path)
+        try:
+            with pytest.raises(psycopg.Error) as e:
+                with connect(port) as c:
+                    c.execute("SELECT 1")
+            assert "worker" in str(e.value)
+            assert "worker healthy" not in open(log).read()
+        finally:
+            proc.terminate()
+            proc.wait(20)

@@ -5,6 +5,9 @@ public enum SQLState {
     public static let successfulCompletion = "00000"
     public static let connectionException = "08000"
     public static let connectionFailure = "08006"
+    /// No worker can take the session now (PostgreSQL's "cannot connect now": clients and
+    /// poolers retry it).
+    public static let cannotConnectNow = "57P03"
     public static let protocolViolation = "08P01"
     public static let featureNotSupported = "0A000"
     public static let invalidTransactionState = "25000"

@@ -3,6 +3,7 @@ import DuckDB
 import Logging
 import NIOCore
 import Scheduler
+import Worker
 
 /// One client connection, from StartupMessage to Terminate. Each message goes to the
 /// protocol state machine (`ConnectionStateMachine`); this class only performs the actions
@@ -173,6 +174,9 @@ final class PostgresConnectionHandler {
         let session: Session
         do {
             session = try await context.scheduler.openSession(user: user, setup: compatibility.sessionSetup, door: .postgres)
+        } catch let error as WorkerUnavailable {
+            logger.warning("could not open a session", metadata: ["error": "\(error.message)"])
+            return .sessionFailed(ErrorFields(severity: "FATAL", sqlState: SQLState.cannotConnectNow, message: "could not open a session: \(error.message)"))
         } catch {
             return .sessionFailed(ErrorFields(severity: "FATAL", sqlState: SQLState.tooManyConnections, message: "could not open a session: \(error)"))
         }
