@@ -14,6 +14,10 @@ enum ActionRequest {
     case cancelFlightInfo(Arrow_Flight_Protocol_CancelFlightInfoRequest)
     /// The older Flight SQL cancel: the FlightInfo inside is decoded too.
     case cancelQuery(Arrow_Flight_Protocol_FlightInfo)
+    /// Flight's session actions (plain bodies, like CancelFlightInfo).
+    case setSessionOptions(Arrow_Flight_Protocol_SetSessionOptionsRequest)
+    case getSessionOptions(Arrow_Flight_Protocol_GetSessionOptionsRequest)
+    case closeSession(Arrow_Flight_Protocol_CloseSessionRequest)
 
     static func decode(type: String, body: Data) throws -> ActionRequest {
         switch type {
@@ -26,6 +30,9 @@ enum ActionRequest {
         case "CancelQuery":
             let request: Arrow_Flight_Protocol_Sql_ActionCancelQueryRequest = try unpack(body, type)
             return .cancelQuery(try plain(request.info, type))
+        case "SetSessionOptions": return .setSessionOptions(try plain(body, type))
+        case "GetSessionOptions": return .getSessionOptions(try plain(body, type))
+        case "CloseSession": return .closeSession(try plain(body, type))
         default:
             throw RPCError(code: .unimplemented, message: "unknown action '\(type)'")
         }

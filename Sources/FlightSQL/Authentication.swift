@@ -98,4 +98,12 @@ struct FlightAuthInterceptor: ServerInterceptor {
 /// server trusts every caller.
 enum FlightCaller {
     @TaskLocal static var user: String?
+    /// The caller's session cookie (`FlightSessionCookieInterceptor`); nil outside a call.
+    @TaskLocal static var sessionCookie: SessionCookie?
+
+    struct SessionCookie: Sendable {
+        var name: String
+        /// The client sent it (else the server handed it out with this call's response).
+        var sentByClient: Bool
+    }
 }

@@ -43,6 +43,7 @@ public final class FlightSQLServer: Sendable {
         self.service = FlightSQLService(
             scheduler: scheduler, tickets: TicketRegistry(ticketTTL: ticketLifetime), polls: PollRegistry(lifetime: ticketLifetime),
             leases: SessionLeases(scheduler: scheduler, statementIdleLifetime: preparedStatementIdleLifetime),
+            clientSessions: ClientSessions(scheduler: scheduler, idleLifetime: preparedStatementIdleLifetime),
             serverVersion: serverVersion, logger: logger)
         var config = HTTP2ServerTransport.Custom<FlightListenerFactory>.Config.defaults
         config.rpc.maxRequestPayloadSize = 256 * 1024 * 1024
@@ -61,7 +62,8 @@ public final class FlightSQLServer: Sendable {
         self.server = GRPCServer(
             transport: transport,
             services: [service, FlightDoGetFastPath(service: service)],
-            interceptors: authenticator.map { [FlightAuthInterceptor(authenticator: $0)] } ?? [])
+            // Authentication first: the cookie's session belongs to the authenticated user.
+            interceptors: (authenticator.map { [FlightAuthInterceptor(authenticator: $0)] } ?? []) + [FlightSessionCookieInterceptor()])
     }
 
     /// Serves until `beginGracefulShutdown()` (or cancellation). `onListening` gets the
@@ -80,12 +82,14 @@ public final class FlightSQLServer: Sendable {
                     self.service.tickets.expire()
                     self.service.polls.expire()
                     self.service.leases.expire()
+                    self.service.clientSessions.expire()
                 }
             }
             defer {
                 self.service.tickets.closeAll()
                 self.service.polls.cancelAll()
                 self.service.leases.closeAll()
+                self.service.clientSessions.closeAll()
             }
             // The server ends first (graceful shutdown); then stop the janitor.
             try await group.next()

@@ -89,7 +89,8 @@ enum Ingest {
             throw RPCError(code: .invalidArgument, message: "ingest without an Arrow schema")
         }
         let request = try request(command, schema: schema)
-        // Inside a client's transaction the rows join it; otherwise the load has one of its own.
+        // Inside a client's transaction (or session) the rows join it; otherwise the load has
+        // a session of its own.
         let session: Session
         if let transaction { session = transaction } else { session = try await scheduler.openSession(user: FlightCaller.user ?? "", door: .flight) }
         defer { if transaction == nil { session.close() } }

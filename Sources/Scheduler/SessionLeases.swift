@@ -79,6 +79,8 @@ public final class SessionLeases: Sendable {
     private struct Transaction {
         let session: Session
         let owner: LeaseOwner
+        /// False when it runs in a client's session (ClientSessions), which outlives it.
+        var ownsSession = true
     }
     private struct State {
         var transactions: [String: Transaction] = [:]
@@ -103,17 +105,19 @@ public final class SessionLeases: Sendable {
 
     // MARK: Transactions
 
-    /// Opens a session and begins a transaction in it; returns the transaction's id.
-    public func beginTransaction(owner: LeaseOwner) async throws -> String {
-        let session = try await scheduler.openSession(user: owner.user, door: door)
+    /// Begins a transaction in the client's session `borrowed`, or in a new session the
+    /// transaction owns; returns the transaction's id.
+    public func beginTransaction(owner: LeaseOwner, in borrowed: Session? = nil) async throws -> String {
+        let session: Session
+        if let borrowed { session = borrowed } else { session = try await scheduler.openSession(user: owner.user, door: door) }
         do {
             try await session.beginTransaction()
         } catch {
-            session.close()
+            if borrowed == nil { session.close() }
             throw error
         }
         let id = Self.newID()
-        state.withLock { $0.transactions[id] = Transaction(session: session, owner: owner) }
+        state.withLock { $0.transactions[id] = Transaction(session: session, owner: owner, ownsSession: borrowed == nil) }
         return id
     }
 
@@ -132,8 +136,9 @@ public final class SessionLeases: Sendable {
             s.transactions[id] = nil
             return t
         }
-        guard let session = taken?.session else { throw Self.unknownTransaction }
-        defer { session.close() }
+        guard let taken else { throw Self.unknownTransaction }
+        let session = taken.session
+        defer { if taken.ownsSession { session.close() } }
         if commit { try await session.commit() } else { try await session.rollback() }
     }
 
@@ -150,15 +155,15 @@ public final class SessionLeases: Sendable {
     /// PostgreSQL server does when a client goes away mid-transaction. Returns how many.
     @discardableResult
     public func connectionClosed(peer: String) -> Int {
-        let orphans = state.withLock { s -> [Session] in
+        let orphans = state.withLock { s -> [Transaction] in
             let gone = s.transactions.filter { $0.value.owner.peer == peer }
             for id in gone.keys { s.transactions[id] = nil }
-            return gone.values.map(\.session)
+            return Array(gone.values)
         }
-        for session in orphans {
+        for orphan in orphans {
             Task {
-                defer { session.close() }
-                try? await session.rollback()
+                defer { if orphan.ownsSession { orphan.session.close() } }
+                try? await orphan.session.rollback()
             }
         }
         return orphans.count
@@ -166,11 +171,11 @@ public final class SessionLeases: Sendable {
 
     // MARK: Prepared statements
 
-    /// Prepares `sql` in the caller's transaction `transaction`, or in a new session the
-    /// statement owns, and leases it to the caller.
+    /// Prepares `sql` in the caller's transaction `transaction`, else in the client's session
+    /// `clientSession`, else in a new session the statement owns, and leases it to the caller.
     public func prepare(_ sql: String, inTransaction transaction: String?, owner: LeaseOwner,
-                        now: ContinuousClock.Instant = .now) async throws -> StatementLease {
-        let borrowed = try transaction.map { try transactionSession($0, owner: owner) }
+                        clientSession: Session? = nil, now: ContinuousClock.Instant = .now) async throws -> StatementLease {
+        let borrowed = try transaction.map { try transactionSession($0, owner: owner) } ?? clientSession
         let session: Session
         if let borrowed { session = borrowed } else { session = try await scheduler.openSession(user: owner.user, door: door) }
         do {
@@ -225,7 +230,7 @@ public final class SessionLeases: Sendable {
     public func closeAll() {
         let (statements, transactions) = state.withLock { s in
             defer { s.statements = [:]; s.transactions = [:] }
-            return (Array(s.statements.values), s.transactions.values.map(\.session))
+            return (Array(s.statements.values), s.transactions.values.filter(\.ownsSession).map(\.session))
         }
         for lease in statements { lease.release() }
         for session in transactions { session.close() }

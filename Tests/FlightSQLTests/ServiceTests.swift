@@ -24,7 +24,8 @@ final class ServiceTests: XCTestCase {
         let scheduler = Scheduler(worker: worker, slots: slots, maxQueued: 10, logger: Logger(label: "test"))
         let service = FlightSQLService(
             scheduler: scheduler, tickets: TicketRegistry(), polls: PollRegistry(lifetime: .seconds(60)),
-            leases: SessionLeases(scheduler: scheduler, statementIdleLifetime: .seconds(60)), serverVersion: "test",
+            leases: SessionLeases(scheduler: scheduler, statementIdleLifetime: .seconds(60)),
+            clientSessions: ClientSessions(scheduler: scheduler, idleLifetime: .seconds(60)), serverVersion: "test",
             logger: Logger(label: "test"))
         let transport = InProcessTransport()
         try await withGRPCServer(transport: transport.server, services: [service]) { _ in

@@ -25,14 +25,15 @@ extension FlightSQLService {
             switch try ActionRequest.decode(type: request.type, body: request.body) {
             case .createPreparedStatement(let req):
                 let result = try await createPrepared(
-                    req.query, transaction: transactionID(req.hasTransactionID ? req.transactionID : nil), owner: owner(context))
+                    req.query, transaction: transactionID(req.hasTransactionID ? req.transactionID : nil), owner: owner(context),
+                    clientSession: clientSession(owner(context)))
                 try await reply(try packAny(result))
             case .closePreparedStatement(let req):
                 let id = String(decoding: req.preparedStatementHandle, as: UTF8.self)
                 leases.closeStatement(id, owner: owner(context))
             case .beginTransaction:
                 var result = Arrow_Flight_Protocol_Sql_ActionBeginTransactionResult()
-                result.transactionID = Data(try await leases.beginTransaction(owner: owner(context)).utf8)
+                result.transactionID = Data(try await leases.beginTransaction(owner: owner(context), in: clientSession(owner(context))).utf8)
                 try await reply(try packAny(result))
             case .endTransaction(let req):
                 try await endTransaction(String(decoding: req.transactionID, as: UTF8.self), req.action, owner: owner(context))
@@ -44,6 +45,18 @@ extension FlightSQLService {
                 var result = Arrow_Flight_Protocol_Sql_ActionCancelQueryResult()
                 result.result = cancel(info) ? .cancelled : .notCancellable
                 try await reply(try packAny(result))
+            case .setSessionOptions(let req):
+                try await reply(try await setSessionOptions(req, owner: owner(context)).serializedData())
+            case .getSessionOptions:
+                try await reply(try await getSessionOptions(owner: owner(context)).serializedData())
+            case .closeSession:
+                // No open session by that cookie: NOT_FOUND, as Flight asks.
+                guard let cookie = FlightCaller.sessionCookie, clientSessions.close(cookie.name, user: owner(context).user) else {
+                    throw RPCError(code: .notFound, message: "no open session for this session cookie")
+                }
+                var result = Arrow_Flight_Protocol_CloseSessionResult()
+                result.status = .closed
+                try await reply(try result.serializedData())
             }
         } catch {
             throw logged(error, "DoAction \(request.type)")
@@ -51,9 +64,9 @@ extension FlightSQLService {
     }
 
     func createPrepared(
-        _ query: String, transaction: String? = nil, owner: LeaseOwner
+        _ query: String, transaction: String? = nil, owner: LeaseOwner, clientSession: Session? = nil
     ) async throws -> Arrow_Flight_Protocol_Sql_ActionCreatePreparedStatementResult {
-        let lease = try await leases.prepare(query, inTransaction: transaction, owner: owner)
+        let lease = try await leases.prepare(query, inTransaction: transaction, owner: owner, clientSession: clientSession)
         var result = Arrow_Flight_Protocol_Sql_ActionCreatePreparedStatementResult()
         result.preparedStatementHandle = Data(lease.id.utf8)
         let parameterSchema = ArrowParameters.schema(for: lease.statement.description.parameterTypes)

@@ -52,7 +52,10 @@ extension FlightSQLService {
                     "table": "\(ingest.table)", "temporary": "\(ingest.temporary)",
                     "transaction": "\(transaction ?? "none")",
                 ])
+                // Else the caller's cookie session: a temporary table it loads stays for its
+                // next statements.
                 let session = try transaction.map { try leases.transactionSession($0, owner: owner(context)) }
+                    ?? clientSession(owner(context))
                 let count = try await Ingest.run(ingest, first: first, rest: &messages, scheduler: scheduler, transaction: session)
                 try await response.write(updateResult(count))
             default:
@@ -74,8 +77,7 @@ extension FlightSQLService {
     /// Runs a statement that changes rows, in a session of its own; returns the row count
     /// (-1 when DuckDB reports none, e.g. DDL).
     func executeUpdate(sql: String, transaction: String? = nil, owner: LeaseOwner) async throws -> Int64 {
-        let owned = transaction == nil
-        let session = try await session(for: transaction, owner: owner)
+        let (session, owned) = try await session(for: transaction, owner: owner)
         defer { if owned { session.close() } }
         let statement = try await session.prepare(sql)
         do {

@@ -23,12 +23,20 @@ struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtoc
     let polls: PollRegistry
     /// Transactions and prepared statements: the sessions clients hold by id.
     let leases: SessionLeases
+    /// Sessions clients keep by their session cookie (SetSessionOptions opens one).
+    let clientSessions: ClientSessions
     let serverVersion: String
     let logger: Logger
 
     /// Who a call comes from, as leases know their owners.
     func owner(_ context: ServerContext) -> LeaseOwner {
         LeaseOwner(peer: context.remotePeer, user: FlightCaller.user ?? "")
+    }
+
+    /// The session the caller's cookie names, when it has opened one.
+    func clientSession(_ owner: LeaseOwner) -> Session? {
+        guard let cookie = FlightCaller.sessionCookie, cookie.sentByClient else { return nil }
+        return clientSessions.session(cookie.name, user: owner.user)
     }
 
     // MARK: - Handshake and discovery (the rest of the service: one file per concern in this folder)
@@ -59,6 +67,9 @@ struct FlightSQLService: Arrow_Flight_Protocol_FlightService.SimpleServiceProtoc
         let actions = [
             ("CreatePreparedStatement", "Prepares a SQL statement; returns a handle and its schemas"),
             ("ClosePreparedStatement", "Closes a prepared statement handle"),
+            ("SetSessionOptions", "Opens the session the cookie names and sets catalog, schema or DuckDB settings in it"),
+            ("GetSessionOptions", "The session's catalog, schema and the options set"),
+            ("CloseSession", "Closes the session the cookie names"),
         ]
         for (type, description) in actions {
             try await response.write(.with { $0.type = type; $0.description_p = description })

@@ -103,8 +103,8 @@ extension FlightSQLService {
             return PendingResult(schema: batch.schema, source: .batches([batch]), session: nil, ownsSession: false,
                                  ttl: tickets.ticketTTL)
         case .tables(let request) where request.includeSchema:
-            let session = try await scheduler.openSession(user: owner.user, door: .flight)
-            defer { session.close() }
+            let (session, owned) = try await session(for: nil, owner: owner)
+            defer { if owned { session.close() } }
             let batch = try await Metadata.tablesWithSchemas(request, session: session)
             return PendingResult(schema: batch.schema, source: .batches([batch]), session: nil, ownsSession: false,
                                  ttl: tickets.ticketTTL)
@@ -114,10 +114,12 @@ extension FlightSQLService {
         }
     }
 
-    /// The caller's transaction's session, or a new one (which the caller then owns).
-    func session(for transaction: String?, owner: LeaseOwner) async throws -> Session {
-        if let transaction { return try leases.transactionSession(transaction, owner: owner) }
-        return try await scheduler.openSession(user: owner.user, door: .flight)
+    /// The caller's transaction's session, else the session its cookie names, else a new one
+    /// (`owned`: the caller then closes it).
+    func session(for transaction: String?, owner: LeaseOwner) async throws -> (session: Session, owned: Bool) {
+        if let transaction { return (try leases.transactionSession(transaction, owner: owner), false) }
+        if let kept = clientSession(owner) { return (kept, false) }
+        return (try await scheduler.openSession(user: owner.user, door: .flight), true)
     }
 
     /// Prepares and starts `sql` in a session of its own, owned by the returned result, or
@@ -126,8 +128,7 @@ extension FlightSQLService {
         sql: String, parameters: [DuckDBValue] = [], nonNullable: Set<String> = [], transaction: String? = nil,
         owner: LeaseOwner
     ) async throws -> PendingResult {
-        let owned = transaction == nil
-        let session = try await session(for: transaction, owner: owner)
+        let (session, owned) = try await session(for: transaction, owner: owner)
         do {
             let statement = try await session.prepare(sql)
             do {
