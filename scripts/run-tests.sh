@@ -24,7 +24,7 @@ TAVANA_BIN="$bin" .venv/bin/python -m pytest -q tests/clients
 log "client tests in cluster mode (gateway + 2 workers)"
 TAVANA_TEST_MODE=cluster TAVANA_BIN="$bin" .venv/bin/python -m pytest -q -rs \
   tests/clients/test_pg_psycopg.py tests/clients/test_pg_psql.py tests/clients/test_pg_pg8000.py \
-  tests/clients/test_pg_streaming.py tests/clients/test_flight_sql.py tests/clients/test_flight_metadata.py tests/clients/test_flight_sessions.py \
+  tests/clients/test_pg_streaming.py tests/clients/test_flight_sql.py tests/clients/test_flight_metadata.py tests/clients/test_flight_sessions.py tests/clients/test_flight_clients.py \
   tests/clients/test_arrow_ipc.py
 
 # Last, because it compiles Tavana's modules again with the fuzzer's instrumentation (in the

@@ -22,6 +22,10 @@ public enum DuckDBValue: Hashable, Sendable {
     case uuid(UInt128)
     /// A list of values of one element type (given so that empty and all-NULL lists type-check).
     case list([DuckDBValue], element: LogicalType)
+    /// A NULL of a known type (one the client typed, as a NULL in a VARCHAR parameter
+    /// column): DuckDB infers an untyped parameter's type from the value bound, and an
+    /// untyped NULL would make it INTEGER.
+    case typedNull(LogicalType)
 
     /// Creates the DuckDB value; the caller destroys it.
     func makeHandle() throws -> duckdb_value {
@@ -67,6 +71,16 @@ public enum DuckDBValue: Hashable, Sendable {
             defer { for i in handles.indices { duckdb_destroy_value(&handles[i]) } }
             for e in elements { handles.append(try e.makeHandle()) }
             v = handles.withUnsafeMutableBufferPointer { duckdb_create_list_value(type, $0.baseAddress, idx_t($0.count)) }
+        case .typedNull(let type):
+            // The C API makes only untyped NULLs; a one-element list of the type casts its
+            // NULL element to it, and the element comes back out typed.
+            var handle = try type.makeHandle()
+            defer { duckdb_destroy_logical_type(&handle) }
+            var element: duckdb_value? = duckdb_create_null_value()
+            defer { duckdb_destroy_value(&element) }
+            var list: duckdb_value? = withUnsafeMutablePointer(to: &element) { duckdb_create_list_value(handle, $0, 1) }
+            defer { duckdb_destroy_value(&list) }
+            v = list.flatMap { duckdb_get_list_child($0, 0) }
         }
         guard let v else { throw DuckDBError(.conversion, "could not create a DuckDB value from \(self)") }
         return v

@@ -154,7 +154,9 @@ enum ArrowParameters {
     }
 
     static func value(_ a: ArrayData, _ i: Int, field: Field) throws -> DuckDBValue {
-        if a.isNull(i) { return .null }
+        // A NULL keeps its column's type: bound untyped, it would make DuckDB type an
+        // untyped parameter INTEGER (and a multi-row query change type mid-stream).
+        if a.isNull(i) { return logicalType(of: a.type).map(DuckDBValue.typedNull) ?? .null }
         if let dict = a.dictionary, field.dictionary != nil {
             let index = a.dictionaryIndex(i)
             return try value(dict.values, index, field: Field(field.name, dict.valueType, nullable: true))
@@ -191,6 +193,20 @@ enum ArrowParameters {
             return .decimal(unscaled: a.value(i, as: Int128.self), width: UInt8(precision), scale: UInt8(scale))
         case .decimal(let precision, let scale, 64) where precision <= 18 && scale >= 0 && scale <= precision:
             return .decimal(unscaled: Int128(a.value(i, as: Int64.self)), width: UInt8(precision), scale: UInt8(scale))
+        case .union(let mode, let typeIds, let children):
+            // Clients that type nothing send each parameter as a one-row union of int64,
+            // float64, utf8, binary and bool children: the value is the chosen child's.
+            let slot = a.offset + i
+            let id = Int32(a.buffers[0].load(at: slot, as: Int8.self))
+            guard let index = typeIds.firstIndex(of: id), index < a.children.count, index < children.count else {
+                throw ParameterError.unsupported("parameter '\(field.name)': union type id \(id) names no child")
+            }
+            let child = a.children[index]
+            let at = mode == .dense ? Int(a.buffers[1].load(at: slot * 4, as: Int32.self)) : slot
+            guard at >= 0, at < child.length else {
+                throw ParameterError.unsupported("parameter '\(field.name)': union offset \(at) is outside its child")
+            }
+            return try value(child, at, field: Field(field.name, children[index].type, nullable: true))
         case .interval(.monthDayNano):
             let b = a.fixedBytes(i)
             let months = b.loadUnaligned(fromByteOffset: 0, as: Int32.self)
@@ -199,6 +215,30 @@ enum ArrowParameters {
             return .interval(months: months, days: days, micros: nanos / 1000)
         default:
             throw ParameterError.unsupported("parameter '\(field.name)' has Arrow type \(a.type), which Tavana cannot bind")
+        }
+    }
+
+    /// The DuckDB type an Arrow parameter column binds as, for its NULLs; nil: bound untyped.
+    static func logicalType(of type: ArrowType) -> LogicalType? {
+        switch type {
+        case .bool: return .boolean
+        case .int(8, true): return .tinyint
+        case .int(16, true): return .smallint
+        case .int(32, true): return .integer
+        case .int(64, true): return .bigint
+        case .int(8, false): return .utinyint
+        case .int(16, false): return .usmallint
+        case .int(32, false): return .uinteger
+        case .int(64, false): return .ubigint
+        case .float32: return .float
+        case .float64: return .double
+        case .utf8, .largeUtf8: return .varchar
+        case .binary, .largeBinary, .fixedSizeBinary: return .blob
+        case .date32, .date64: return .date
+        case .time32, .time64: return .time
+        case .timestamp(_, let tz): return tz == nil ? .timestamp : .timestampTZ
+        case .interval(.monthDayNano): return .interval
+        default: return nil
         }
     }
 

@@ -210,6 +210,7 @@ extension WireValue {
             l.values = values.map(WireValue.init)
             l.element = WireLogicalType(element)
             kind = .list(l)
+        case .typedNull(let type): kind = .typedNull(WireLogicalType(type))
         }
     }
 
@@ -247,6 +248,7 @@ extension WireValue {
         case .interval(let i): return .interval(months: i.months, days: i.days, micros: i.micros)
         case .uuid(let w): return .uuid(w.unsigned)
         case .list(let l): return .list(try l.values.map { try $0.decoded() }, element: try l.element.decoded())
+        case .typedNull(let t): return .typedNull(try t.decoded())
         }
     }
 }

@@ -152,6 +152,7 @@ final class WireTypesTests: XCTestCase {
         .list([], element: .varchar),
         .list([.int32(1), .null, .int32(3)], element: .integer),
         .list([.list([.hugeint(.min)], element: .hugeint), .list([], element: .hugeint), .null], element: .list(.hugeint)),
+        .typedNull(.varchar), .typedNull(.decimal(width: 18, scale: 3)),
         .list([.decimal(unscaled: -5, width: 3, scale: 1)], element: .decimal(width: 3, scale: 1)),
         .list([.list([.list([.varchar("deep")], element: .varchar)], element: .list(.varchar))], element: .list(.list(.varchar))),
     ]

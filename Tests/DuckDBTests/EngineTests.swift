@@ -155,6 +155,20 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(seen, 3 * 2048)
     }
 
+    /// An untyped parameter takes the type of what is bound: a typed NULL keeps its type,
+    /// an untyped one makes it INTEGER (DuckDB's choice).
+    func testATypedNullGivesAnUntypedParameterItsType() throws {
+        let c = try makeDatabase().connect()
+        let stmt = try c.prepare("SELECT ? AS x")
+        for (value, expected) in [(DuckDBValue.typedNull(.varchar), ArrowType.utf8), (.typedNull(.double), .float64),
+                                  (.typedNull(.date), .date32), (.null, .int(bitWidth: 32, signed: true))] {
+            try stmt.bind([value])
+            let batch = try XCTUnwrap(try stmt.execute().nextArrowBatch())
+            XCTAssertEqual(batch.columns[0].type, expected, "\(value)")
+            XCTAssertTrue(batch.columns[0].isNull(0))
+        }
+    }
+
     func testPreparedStatementBindsTypedParameters() throws {
         let c = try makeDatabase().connect()
         let stmt = try c.prepare("SELECT $1::INTEGER + 1, $2::VARCHAR || '!', $3::DOUBLE * 2, $4::DATE, $5::BOOLEAN, $6::DECIMAL(10,3), $7::BLOB, $8::INTEGER[]")

@@ -191,6 +191,7 @@ duckdb_value duckdb_create_blob(const uint8_t *data, idx_t length);
 duckdb_value duckdb_create_uuid(duckdb_uhugeint input);
 duckdb_value duckdb_create_null_value(void);
 duckdb_value duckdb_create_list_value(duckdb_logical_type type, duckdb_value *values, idx_t value_count);
+duckdb_value duckdb_get_list_child(duckdb_value value, idx_t index);
 char *duckdb_value_to_string(duckdb_value value);
 
 // Execution.

@@ -499,7 +499,7 @@ enum Coercion {
     static func textValue(_ v: DuckDBValue) -> DuckDBValue {
         var b = ByteBufferAllocator().buffer(capacity: 32)
         switch v {
-        case .null: return .null
+        case .null, .typedNull: return .null
         case .varchar: return v
         case .bool(let x): return .varchar(x ? "true" : "false")
         case .int8(let x): return .varchar(String(x))

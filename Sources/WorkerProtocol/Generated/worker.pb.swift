@@ -1117,6 +1117,15 @@ public nonisolated struct Tavana_Worker_V1_Value: Sendable {
     set {kind = .list(newValue)}
   }
 
+  /// A NULL of this type (DuckDBValue.typedNull).
+  public var typedNull: Tavana_Worker_V1_LogicalType {
+    get {
+      if case .typedNull(let v)? = kind {return v}
+      return Tavana_Worker_V1_LogicalType()
+    }
+    set {kind = .typedNull(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Kind: Equatable, Sendable {
@@ -1144,6 +1153,8 @@ public nonisolated struct Tavana_Worker_V1_Value: Sendable {
     case interval(Tavana_Worker_V1_Value.Interval)
     case uuid(Tavana_Worker_V1_Value.Wide)
     case list(Tavana_Worker_V1_Value.List)
+    /// A NULL of this type (DuckDBValue.typedNull).
+    case typedNull(Tavana_Worker_V1_LogicalType)
 
   }
 
@@ -2823,7 +2834,7 @@ nonisolated extension Tavana_Worker_V1_NamedType: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Tavana_Worker_V1_Value: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Value"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}null\0\u{1}bool\0\u{1}int8\0\u{1}int16\0\u{1}int32\0\u{1}int64\0\u{1}uint8\0\u{1}uint16\0\u{1}uint32\0\u{1}uint64\0\u{1}hugeint\0\u{1}uhugeint\0\u{1}float\0\u{1}double\0\u{1}decimal\0\u{1}varchar\0\u{1}blob\0\u{1}date\0\u{1}time\0\u{1}timestamp\0\u{3}timestamp_tz\0\u{1}interval\0\u{1}uuid\0\u{1}list\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}null\0\u{1}bool\0\u{1}int8\0\u{1}int16\0\u{1}int32\0\u{1}int64\0\u{1}uint8\0\u{1}uint16\0\u{1}uint32\0\u{1}uint64\0\u{1}hugeint\0\u{1}uhugeint\0\u{1}float\0\u{1}double\0\u{1}decimal\0\u{1}varchar\0\u{1}blob\0\u{1}date\0\u{1}time\0\u{1}timestamp\0\u{3}timestamp_tz\0\u{1}interval\0\u{1}uuid\0\u{1}list\0\u{3}typed_null\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3053,6 +3064,19 @@ nonisolated extension Tavana_Worker_V1_Value: SwiftProtobuf.Message, SwiftProtob
           self.kind = .list(v)
         }
       }()
+      case 25: try {
+        var v: Tavana_Worker_V1_LogicalType?
+        var hadOneofValue = false
+        if let current = self.kind {
+          hadOneofValue = true
+          if case .typedNull(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.kind = .typedNull(v)
+        }
+      }()
       default: break
       }
     }
@@ -3159,6 +3183,10 @@ nonisolated extension Tavana_Worker_V1_Value: SwiftProtobuf.Message, SwiftProtob
     case .list?: try {
       guard case .list(let v)? = self.kind else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 24)
+    }()
+    case .typedNull?: try {
+      guard case .typedNull(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 25)
     }()
     case nil: break
     }
