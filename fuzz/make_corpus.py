@@ -172,6 +172,9 @@ def arrow_corpus() -> None:
                                                 [pa.array([1, 2], pa.int64()), pa.array(["a"])], ["i", "s"]),
                   "h": pa.array([1, 2, 3], pa.int16())}),
         pa.table({"fsl": pa.array([[1, 2], [3, 4], None], pa.list_(pa.float64(), 2)), "d64": pa.array([0, 86_400_000, None], pa.date64())}),
+        # View layouts (inline and out-of-line strings, list views), read into their large forms.
+        pa.table({"sv": pa.array(["a", None, "x" * 40], pa.string_view()), "bv": pa.array([b"", None, b"y" * 13], pa.binary_view()),
+                  "lv": pa.array([[1], None, [2, 3]], pa.list_view(pa.int64()))}),
     ]
     for table in tables:
         write("arrow-ipc", stream(table))

@@ -118,6 +118,10 @@ extension LogicalType {
         case .interval: id = DUCKDB_TYPE_INTERVAL
         case .uuid: id = DUCKDB_TYPE_UUID
         case .sqlNull: id = DUCKDB_TYPE_SQLNULL
+        case .list(let element):
+            var inner = try element.makeHandle()
+            defer { duckdb_destroy_logical_type(&inner) }
+            return duckdb_create_list_type(inner)
         default: throw DuckDBError(.notImplemented, "list parameters of type \(self) are not supported")
         }
         return duckdb_create_logical_type(id)

@@ -193,6 +193,18 @@ enum ArrowParameters {
             return .decimal(unscaled: a.value(i, as: Int128.self), width: UInt8(precision), scale: UInt8(scale))
         case .decimal(let precision, let scale, 64) where precision <= 18 && scale >= 0 && scale <= precision:
             return .decimal(unscaled: Int128(a.value(i, as: Int64.self)), width: UInt8(precision), scale: UInt8(scale))
+        case .list(let child), .largeList(let child):
+            guard let element = logicalType(of: child.type) else {
+                throw ParameterError.unsupported("parameter '\(field.name)': lists of \(child.type) cannot be bound")
+            }
+            let width = a.type == .list(child) ? 4 : 8
+            let slot = a.offset + i
+            let start = width == 4 ? Int(a.buffers[1].load(at: slot * 4, as: Int32.self)) : Int(a.buffers[1].load(at: slot * 8, as: Int64.self))
+            let end = width == 4 ? Int(a.buffers[1].load(at: (slot + 1) * 4, as: Int32.self)) : Int(a.buffers[1].load(at: (slot + 1) * 8, as: Int64.self))
+            guard start >= 0, start <= end, end <= a.children[0].length else {
+                throw ParameterError.unsupported("parameter '\(field.name)': list offsets \(start)..<\(end) are outside its values")
+            }
+            return .list(try (start..<end).map { try value(a.children[0], $0, field: child) }, element: element)
         case .union(let mode, let typeIds, let children):
             // Clients that type nothing send each parameter as a one-row union of int64,
             // float64, utf8, binary and bool children: the value is the chosen child's.
@@ -238,6 +250,7 @@ enum ArrowParameters {
         case .time32, .time64: return .time
         case .timestamp(_, let tz): return tz == nil ? .timestamp : .timestampTZ
         case .interval(.monthDayNano): return .interval
+        case .list(let child), .largeList(let child): return logicalType(of: child.type).map(LogicalType.list)
         default: return nil
         }
     }

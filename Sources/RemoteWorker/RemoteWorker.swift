@@ -248,7 +248,11 @@ public final class RemoteWorker: WorkerService {
             case .cancelled: return CancellationError()
             case .notFound: return WorkerUnavailable("worker \(address) no longer has this session (it restarted or closed it): \(e.message)")
             case .failedPrecondition: return WorkerUnavailable("worker \(address) refused the call: \(e.message)")
-            default: break
+            case .unavailable, .deadlineExceeded: break
+            default:
+                // A status the worker chose to send (an aborted load, a handler's error): it
+                // is alive, and one client's call must not take it away from everyone.
+                return WorkerUnavailable("worker \(address) ended the call: \(e.code): \(e.message)")
             }
         }
         health.withLock { $0.healthy = false }

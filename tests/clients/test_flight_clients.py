@@ -64,3 +64,68 @@ def test_adbc_nulls_in_a_parameter_column_keep_its_type(server, column):
         table = cur.fetch_arrow_table()
     assert table.schema.field("x").type == column.type
     assert table.column("x").to_pylist() == column.to_pylist()
+
+
+VIEW_AND_LARGE = [
+    pa.array(["a", None, "x" * 40, ""], pa.string_view()),
+    pa.array([b"\x00", None, b"y" * 100], pa.binary_view()),
+    pa.array(["a", None], pa.large_string()),
+    pa.array([b"a", None], pa.large_binary()),
+    pa.array([[1, 2], None, [], [3]], pa.list_view(pa.int64())),
+    pa.array([[1], None], pa.large_list_view(pa.int32())),
+    pa.array([[1, None], None], pa.large_list(pa.int64())),
+    pa.array([["a"], None], pa.list_(pa.string())),
+]
+VIEW_IDS = ["string_view", "binary_view", "large_string", "large_binary", "list_view", "large_list_view",
+            "large_list", "list"]
+
+
+def plain(column):
+    """What the column reads back as: views and large forms in their plain Python values."""
+    return column.to_pylist()
+
+
+@pytest.fixture
+def adbc(server):
+    uri = f"grpc://{server.host}:{server.flight_port}"
+    with adbc_driver_flightsql.dbapi.connect(uri, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.mark.parametrize("column", VIEW_AND_LARGE, ids=VIEW_IDS)
+def test_view_and_large_types_ingest(adbc, column):
+    with adbc.cursor() as cur:
+        cur.adbc_ingest("typed_in", pa.table({"i": pa.array(range(len(column)), pa.int32()), "c": column}), mode="replace")
+        cur.execute("SELECT c FROM typed_in ORDER BY i")
+        assert [r[0] for r in cur.fetchall()] == plain(column)
+
+
+@pytest.mark.parametrize("column", VIEW_AND_LARGE, ids=VIEW_IDS)
+def test_view_and_large_types_as_parameters(adbc, column):
+    with adbc.cursor() as cur:
+        cur.execute("SELECT ? AS x", parameters=pa.record_batch({"p": column}))
+        assert cur.fetch_arrow_table().column("x").to_pylist() == plain(column)
+
+
+def test_polars_write_database_through_adbc(adbc):
+    import polars as pl
+    df = pl.DataFrame({"a": [1, 2, 3], "s": ["x" * 30, None, "z"], "l": [[1], None, [2, 3]]})
+    df.write_database("from_polars", adbc, engine="adbc", if_table_exists="replace")
+    with adbc.cursor() as cur:
+        cur.execute("SELECT a, s, l FROM from_polars ORDER BY a")
+        assert cur.fetchall() == [(1, "x" * 30, [1]), (2, None, None), (3, "z", [2, 3])]
+
+
+def test_hostile_views_are_refused_and_the_server_keeps_serving(server, adbc):
+    """A string_view whose out-of-line view names a data buffer that is not there, and one
+    that reaches past its buffer: INVALID_ARGUMENT, and the next query answers."""
+    import struct
+    data = pa.py_buffer(b"z" * 20)
+    for index, offset in ((3, 0), (0, 10)):
+        view = struct.pack("<i4sii", 20, b"zzzz", index, offset)
+        bad = pa.Array.from_buffers(pa.string_view(), 1, [None, pa.py_buffer(view), data])
+        with adbc.cursor() as cur, pytest.raises(Exception, match="outside its data buffers"):
+            cur.adbc_ingest("hostile", pa.table({"c": bad}), mode="replace")
+    with adbc.cursor() as cur:
+        cur.execute("SELECT 1")
+        assert cur.fetchall() == [(1,)]

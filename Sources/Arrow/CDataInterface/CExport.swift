@@ -249,6 +249,10 @@ extension FormatString {
         case .map: return "+m"
         case .union(let mode, let ids, _):
             return (mode == .dense ? "+ud:" : "+us:") + ids.map(String.init).joined(separator: ",")
+        case .utf8View: return "vu"
+        case .binaryView: return "vz"
+        case .listView: return "+vl"
+        case .largeListView: return "+vL"
         }
     }
 }

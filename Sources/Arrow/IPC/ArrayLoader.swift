@@ -13,6 +13,7 @@ struct ArrayLoader {
     private let unionsHaveValidity: Bool
     private var nodeIndex = 0
     private var bufferIndex = 0
+    private var variadicIndex = 0
 
     static let maxDepth = 64
 
@@ -105,6 +106,10 @@ struct ArrayLoader {
                 throw ArrowError.invalidIPC("child of fixed size list \(name) is too short")
             }
             array = ArrayData(type: type, length: length, nullCount: node.nullCount, buffers: [validity], children: [child])
+        case .binaryView:
+            array = try loadBinaryView(field, node: node, large: type == .utf8View ? .largeUtf8 : .largeBinary)
+        case .listView(let width):
+            array = try loadListView(field, node: node, width: width, depth: depth)
         case .structure:
             let validity = try validity(node, field)
             var children: [ArrayData] = []
@@ -120,6 +125,94 @@ struct ArrayLoader {
             array.dictionary = try attachDictionary(encoding, to: array, name)
         }
         return array
+    }
+
+    /// A utf8 or binary view array, copied into its plain large form: each 16-byte view holds
+    /// a length and either the bytes themselves (12 or fewer) or a prefix, the index of one of
+    /// the batch's variadic data buffers and an offset into it. Every view is checked.
+    private mutating func loadBinaryView(_ field: Field, node: (length: Int, nullCount: Int), large: ArrowType) throws -> ArrayData {
+        let name = "'\(field.name)'"
+        let length = node.length
+        let validity = try validity(node, field)
+        let views = try nextBuffer(atLeast: Checked.mul(length, 16), "views of \(name)")
+        guard variadicIndex < header.variadicBufferCounts.count else {
+            throw ArrowError.invalidIPC("no variadic buffer count for view array \(name)")
+        }
+        let count = header.variadicBufferCounts[variadicIndex]
+        variadicIndex += 1
+        var data: [Buffer] = []
+        for k in 0..<count { data.append(try nextBuffer(atLeast: 0, "data buffer \(k) of \(name)")) }
+        let probe = ArrayData(type: large, length: length, nullCount: node.nullCount, buffers: [validity])
+        var offsets: [Int64] = [0]
+        offsets.reserveCapacity(length + 1)
+        var bytes: [UInt8] = []
+        for i in 0..<length {
+            if probe.isValid(i) {
+                let at = i * 16
+                let size = Int(views.load(at: at, as: Int32.self))
+                guard size >= 0 else { throw ArrowError.invalidIPC("view \(i) of \(name) has length \(size)") }
+                if size <= 12 {
+                    bytes.append(contentsOf: views.bytes[(at + 4)..<(at + 4 + size)])
+                } else {
+                    let index = Int(views.load(at: at + 8, as: Int32.self))
+                    let start = Int(views.load(at: at + 12, as: Int32.self))
+                    guard index >= 0, index < data.count, start >= 0, try Checked.add(start, size) <= data[index].count else {
+                        throw ArrowError.invalidIPC("view \(i) of \(name) points outside its data buffers")
+                    }
+                    bytes.append(contentsOf: data[index].bytes[start..<(start + size)])
+                }
+            }
+            offsets.append(Int64(bytes.count))
+        }
+        let offsetBytes = offsets.withUnsafeBytes { Array($0) }
+        return ArrayData(type: large, length: length, nullCount: node.nullCount,
+                         buffers: [validity, Buffer(copying: offsetBytes), Buffer(copying: bytes)])
+    }
+
+    /// A list view array as a large list over the same child. Only views whose non-empty
+    /// ranges follow one another in order can be, which is how writers lay them out;
+    /// others are refused rather than gathered.
+    private mutating func loadListView(_ field: Field, node: (length: Int, nullCount: Int), width: Int, depth: Int) throws -> ArrayData {
+        let name = "'\(field.name)'"
+        let length = node.length
+        let validity = try validity(node, field)
+        let starts = try nextBuffer(atLeast: Checked.mul(length, width), "offsets of \(name)")
+        let sizes = try nextBuffer(atLeast: Checked.mul(length, width), "sizes of \(name)")
+        let childField = field.type.children[0]
+        let child = try load(childField, depth: depth + 1)
+        let probe = ArrayData(type: .null, length: length, nullCount: node.nullCount, buffers: [validity])
+        func read(_ b: Buffer, _ i: Int) throws -> Int { try Checked.offset(b, i, width: width) }
+        var end: Int?
+        var offsets: [Int64] = []
+        offsets.reserveCapacity(length + 1)
+        for i in 0..<length where node.nullCount == 0 || probe.buffers[0].bit(i) {
+            let size = try read(sizes, i)
+            guard size >= 0 else { throw ArrowError.invalidIPC("list view \(i) of \(name) has size \(size)") }
+            guard size > 0 else { continue }
+            let start = try read(starts, i)
+            guard start >= 0, try Checked.add(start, size) <= child.length else {
+                throw ArrowError.invalidIPC("list view \(i) of \(name) is outside its child")
+            }
+            if let end, start != end {
+                throw ArrowError.unsupportedType("list view \(name) whose ranges are out of order or overlap")
+            }
+            if end == nil { end = start }
+            end! += size
+        }
+        // Second pass: the large list's offsets, from the first range's start.
+        var cursor = 0
+        for i in 0..<length where node.nullCount == 0 || probe.buffers[0].bit(i) {
+            let size = try read(sizes, i)
+            if size > 0 { cursor = try read(starts, i); break }
+        }
+        offsets.append(Int64(cursor))
+        for i in 0..<length {
+            if node.nullCount == 0 || probe.buffers[0].bit(i) { cursor += max(0, try read(sizes, i)) }
+            offsets.append(Int64(cursor))
+        }
+        let offsetBytes = offsets.withUnsafeBytes { Array($0) }
+        return ArrayData(type: .largeList(childField.withoutViews), length: length, nullCount: node.nullCount,
+                         buffers: [validity, Buffer(copying: offsetBytes)], children: [child])
     }
 
     /// An offsets buffer of `length + 1` entries; an empty array may omit it entirely, in

@@ -28,6 +28,9 @@ struct BodyWriter {
         guard length >= 0, offset >= 0 else { throw ArrowError.invalidIPC("negative length or offset in '\(field.name)'") }
 
         switch layout {
+        case .binaryView, .listView:
+            // Decoded arrays hold their plain forms (`ArrowType.withoutViews`); nothing makes views.
+            throw ArrowError.unsupportedType("writing \(type)")
         case .null:
             nodes.append((Int64(length), Int64(length)))
             return
@@ -74,6 +77,8 @@ struct BodyWriter {
             for (i, childField) in children.enumerated() {
                 try append(array.children[i], field: childField, depth: depth + 1)
             }
+        case .binaryView, .listView:
+            break
         }
     }
 

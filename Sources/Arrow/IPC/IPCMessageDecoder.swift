@@ -11,7 +11,11 @@ public struct IPCMessageDecoder: Sendable {
         case dictionary(id: Int64)
     }
 
+    /// The schema as the decoded batches carry it: view layouts in their plain large forms
+    /// (`ArrowType.withoutViews`).
     public private(set) var schema: Schema?
+    /// The schema as the stream declared it, which is how its buffers are laid out.
+    private var wireSchema: Schema?
     private var dictionaries: [Int64: DictionaryArray] = [:]
     /// The value field behind each dictionary id, which is how its batches are decoded.
     private var dictionaryFields: [Int64: Field] = [:]
@@ -41,13 +45,13 @@ public struct IPCMessageDecoder: Sendable {
         let body = Self.aligned(unaligned)
         switch message.header {
         case .schema(let decoded):
-            if let schema {
+            if let wireSchema, let schema {
                 // Some transports repeat the schema; a different one mid-stream is an error.
-                guard schema == decoded else { throw ArrowError.invalidIPC("a second, different schema message") }
+                guard wireSchema == decoded else { throw ArrowError.invalidIPC("a second, different schema message") }
                 return .schema(schema)
             }
             try setSchema(decoded)
-            return .schema(decoded)
+            return .schema(schema!)
 
         case .dictionaryBatch(let id, let isDelta, let header):
             guard schema != nil else { throw ArrowError.invalidIPC("dictionary batch before the schema") }
@@ -57,15 +61,15 @@ public struct IPCMessageDecoder: Sendable {
             guard !isDelta else { throw ArrowError.unsupportedType("delta dictionary batches") }
             var loader = ArrayLoader(header: header, body: body, dictionaries: dictionaries, version: message.version)
             let values = try loader.loadColumn(field)
-            dictionaries[id] = DictionaryArray(valueType: field.type, values: values)
+            dictionaries[id] = DictionaryArray(valueType: field.type.withoutViews, values: values)
             return .dictionary(id: id)
 
         case .recordBatch(let header):
-            guard let schema else { throw ArrowError.invalidIPC("record batch before the schema") }
+            guard let schema, let wireSchema else { throw ArrowError.invalidIPC("record batch before the schema") }
             var loader = ArrayLoader(header: header, body: body, dictionaries: dictionaries, version: message.version)
             var columns: [ArrayData] = []
             columns.reserveCapacity(schema.fields.count)
-            for field in schema.fields { columns.append(try loader.loadColumn(field)) }
+            for field in wireSchema.fields { columns.append(try loader.loadColumn(field)) }
             return .recordBatch(RecordBatch(schema: schema, columns: columns, length: header.length))
         }
     }
@@ -81,7 +85,10 @@ public struct IPCMessageDecoder: Sendable {
     private mutating func setSchema(_ schema: Schema) throws {
         var fields: [Int64: Field] = [:]
         try Self.collectDictionaryFields(schema.fields, into: &fields, depth: 0)
-        self.schema = schema
+        wireSchema = schema
+        var plain = schema
+        plain.fields = schema.fields.map(\.withoutViews)
+        self.schema = plain
         dictionaryFields = fields
     }
 

@@ -4,6 +4,8 @@ struct RecordBatchHeader {
     var nodes: [(length: Int, nullCount: Int)]
     /// Ranges relative to the message body, not yet checked against it.
     var buffers: [(offset: Int, length: Int)]
+    /// How many data buffers each view-layout array has, in the order the arrays appear.
+    var variadicBufferCounts: [Int] = []
 }
 
 enum MessageHeader {
@@ -90,6 +92,18 @@ enum MessageDecoder {
                 buffers.append((Int(offset), Int(length)))
             }
         }
-        return RecordBatchHeader(length: Int(length), nodes: nodes, buffers: buffers)
+        var variadic: [Int] = []
+        if let vector = try table.vector(Slots.RecordBatch.variadicBufferCounts, elementSize: 8) {
+            variadic.reserveCapacity(vector.count)
+            for i in 0..<vector.count {
+                let count = try vector.scalar(i, as: Int64.self)
+                // Each counts buffers of this message: never more than it lists.
+                guard count >= 0, count <= buffers.count else {
+                    throw ArrowError.invalidIPC("variadic buffer count \(count) of \(buffers.count) buffers")
+                }
+                variadic.append(Int(count))
+            }
+        }
+        return RecordBatchHeader(length: Int(length), nodes: nodes, buffers: buffers, variadicBufferCounts: variadic)
     }
 }

@@ -32,6 +32,7 @@ enum TypeTag: UInt8 {
     case null = 1, int, floatingPoint, binary, utf8, bool, decimal, date, time, timestamp, interval
     case list, structType, union, fixedSizeBinary, fixedSizeList, map, duration
     case largeBinary, largeUtf8, largeList
+    case runEndEncoded, binaryView, utf8View, listView, largeListView
 }
 
 /// `union MessageHeader` tags of Message.fbs.

@@ -16,6 +16,10 @@ enum PhysicalLayout: Equatable {
     case structure
     /// type ids (+ int32 offsets when dense); no validity in metadata V5
     case union(ArrowType.UnionMode)
+    /// validity + 16-byte views + the batch's variadic data buffers (utf8 and binary views)
+    case binaryView
+    /// validity + offsets + sizes of `offsetWidth` bytes; one child (list views)
+    case listView(offsetWidth: Int)
 
     init(_ type: ArrowType) throws {
         switch type {
@@ -42,6 +46,9 @@ enum PhysicalLayout: Equatable {
             self = .fixedSizeList(size: size)
         case .struct: self = .structure
         case .union(let mode, _, _): self = .union(mode)
+        case .utf8View, .binaryView: self = .binaryView
+        case .listView: self = .listView(offsetWidth: 4)
+        case .largeListView: self = .listView(offsetWidth: 8)
         }
     }
 
@@ -51,7 +58,8 @@ enum PhysicalLayout: Equatable {
         case .null: return 0
         case .structure, .fixedSizeList, .union(.sparse): return 1
         case .bool, .fixed, .list, .union(.dense): return 2
-        case .binary: return 3
+        case .binary, .listView: return 3
+        case .binaryView: return 2  // and the variadic buffers the batch names
         }
     }
 }

@@ -118,6 +118,12 @@ struct SchemaDecoder {
                 bitWidth: bits)
         case .utf8: return .utf8
         case .largeUtf8: return .largeUtf8
+        case .utf8View: return .utf8View
+        case .binaryView: return .binaryView
+        case .listView, .largeListView:
+            guard children.count == 1 else { throw ArrowError.invalidIPC("list view '\(fieldName)' has \(children.count) children") }
+            return tag == .listView ? .listView(children[0]) : .largeListView(children[0])
+        case .runEndEncoded: throw ArrowError.unsupportedType("run-end encoded arrays (field '\(fieldName)')")
         case .binary: return .binary
         case .largeBinary: return .largeBinary
         case .fixedSizeBinary:

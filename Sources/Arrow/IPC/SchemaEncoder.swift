@@ -137,6 +137,10 @@ enum SchemaEncoder {
             b.add(Slots.Union.mode, mode.rawValue)
             b.add(Slots.Union.typeIds, ids)
             return (.union, b.endTable())
+        case .utf8View: return (.utf8View, emptyTable(into: &b))
+        case .binaryView: return (.binaryView, emptyTable(into: &b))
+        case .listView: return (.listView, emptyTable(into: &b))
+        case .largeListView: return (.largeListView, emptyTable(into: &b))
         }
     }
 }

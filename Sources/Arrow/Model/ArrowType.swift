@@ -31,6 +31,13 @@ public indirect enum ArrowType: Hashable, Sendable {
     /// `entries` is a non-nullable struct field with two children, key and value.
     case map(entries: Field, keysSorted: Bool)
     case union(mode: UnionMode, typeIds: [Int32], children: [Field])
+    /// The view layouts (Arrow 1.4): read from IPC only. `IPCMessageDecoder` hands their
+    /// arrays out in the plain large forms (`largeUtf8`, `largeBinary`, `largeList`), which is
+    /// what the rest of Tavana (and DuckDB) consume; nothing produces or writes them.
+    case utf8View
+    case binaryView
+    case listView(Field)
+    case largeListView(Field)
 
     public enum TimeUnit: Int16, Hashable, Sendable { case second = 0, millisecond, microsecond, nanosecond }
     public enum IntervalUnit: Int16, Hashable, Sendable { case yearMonth = 0, dayTime, monthDayNano }
@@ -39,7 +46,7 @@ public indirect enum ArrowType: Hashable, Sendable {
     /// Children of nested types, in the order their arrays appear in `ArrayData.children`.
     public var children: [Field] {
         switch self {
-        case .list(let f), .largeList(let f), .fixedSizeList(let f, _): return [f]
+        case .list(let f), .largeList(let f), .fixedSizeList(let f, _), .listView(let f), .largeListView(let f): return [f]
         case .struct(let fields): return fields
         case .map(let entries, _): return [entries]
         case .union(_, _, let children): return children
@@ -66,6 +73,23 @@ public indirect enum ArrowType: Hashable, Sendable {
         case .interval(.dayTime): return 8
         case .interval(.monthDayNano): return 16
         default: return nil
+        }
+    }
+
+    /// The type arrays of this type are handed out as: view layouts become their plain large
+    /// forms, at any depth.
+    public var withoutViews: ArrowType {
+        switch self {
+        case .utf8View: return .largeUtf8
+        case .binaryView: return .largeBinary
+        case .listView(let f), .largeListView(let f): return .largeList(f.withoutViews)
+        case .list(let f): return .list(f.withoutViews)
+        case .largeList(let f): return .largeList(f.withoutViews)
+        case .fixedSizeList(let f, let n): return .fixedSizeList(f.withoutViews, listSize: n)
+        case .struct(let fields): return .struct(fields.map(\.withoutViews))
+        case .map(let entries, let sorted): return .map(entries: entries.withoutViews, keysSorted: sorted)
+        case .union(let mode, let ids, let children): return .union(mode: mode, typeIds: ids, children: children.map(\.withoutViews))
+        default: return self
         }
     }
 
@@ -121,6 +145,13 @@ public struct Field: Hashable, Sendable {
     /// The type of the array that physically stores this field: the index type for
     /// dictionary-encoded fields, the value type otherwise.
     public var storageType: ArrowType { dictionary?.indexType ?? type }
+
+    /// The field as decoded arrays carry it (`ArrowType.withoutViews`).
+    public var withoutViews: Field {
+        var f = self
+        f.type = type.withoutViews
+        return f
+    }
 }
 
 public struct KeyValue: Hashable, Sendable {

@@ -217,6 +217,7 @@ duckdb_data_chunk duckdb_fetch_chunk(duckdb_result result);
 
 // Logical types.
 duckdb_logical_type duckdb_create_logical_type(duckdb_type type);
+duckdb_logical_type duckdb_create_list_type(duckdb_logical_type type);
 void duckdb_destroy_logical_type(duckdb_logical_type *type);
 duckdb_type duckdb_get_type_id(duckdb_logical_type type);
 char *duckdb_logical_type_get_alias(duckdb_logical_type type);
