@@ -66,7 +66,8 @@ enum Metadata {
     /// Every row of a query whose columns are all VARCHAR.
     static func rows(_ session: Session, _ sql: String, _ params: [DuckDBValue] = []) async throws -> [[String?]] {
         var out: [[String?]] = []
-        for batch in try await session.collect(sql, parameters: params) {
+        // Catalog answers take no query slot: they never wait behind running queries.
+        for batch in try await session.collect(sql, parameters: params, catalog: true) {
             // Text columns only: reading another type as text would misread its buffers.
             guard batch.columns.allSatisfy({ $0.type == .utf8 || $0.type == .largeUtf8 }) else {
                 throw QueryError(.invalidInput, "internal: a metadata query returned a column that is not text")

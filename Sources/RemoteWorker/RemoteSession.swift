@@ -10,7 +10,10 @@ public final class RemoteSession: WorkerSession {
     public let id: UInt64
     public let user: String
     let worker: RemoteWorker
-    private let state = Mutex<(pins: SessionPins, closed: Bool, calls: Int)>(([], false, 0))
+    private let state = Mutex<(pins: SessionPins, closed: Bool, calls: Int, closeLater: [UInt64], open: Int)>(([], false, 0, [], 0))
+
+    /// Closes deferred to the next prepare before one travels on its own.
+    static let maxDeferredCloses = 32
 
     init(id: UInt64, user: String, worker: RemoteWorker) {
         self.id = id
@@ -18,7 +21,11 @@ public final class RemoteSession: WorkerSession {
         self.worker = worker
     }
 
-    public var pins: SessionPins { state.withLock { $0.pins } }
+    /// What the worker reported last, less prepared statements once every one this session
+    /// prepared is closed here (their closes may still wait for the next prepare).
+    public var pins: SessionPins {
+        state.withLock { s in s.open == 0 ? s.pins.subtracting(.preparedStatements) : s.pins }
+    }
 
     /// Result streams and loads whose calls are still running on the worker: a session
     /// that moved elsewhere is closed only once this is 0, so no statement is cut short.
@@ -61,18 +68,32 @@ public final class RemoteSession: WorkerSession {
         request.gateway = gateway
         request.sessionID = id
         request.sql = sql
+        request.closeFirst = state.withLock { s in
+            defer { s.closeLater = [] }
+            return s.closeLater
+        }
         let reply = try await call { try await $0.prepare(request, options: RemoteWorker.statement) }
         noted(reply.pins)
         if reply.hasFailure { throw reply.failure.error }
+        state.withLock { $0.open += 1 }
         return StatementHandle(id: reply.statementID, description: try reply.description_p.decoded())
     }
 
     public func execute(_ statement: StatementHandle, parameters: [DuckDBValue]) async throws -> any ResultStream {
+        try await execute(statement, parameters: parameters, catalog: false)
+    }
+
+    public func executeCatalog(_ statement: StatementHandle, parameters: [DuckDBValue]) async throws -> any ResultStream {
+        try await execute(statement, parameters: parameters, catalog: true)
+    }
+
+    func execute(_ statement: StatementHandle, parameters: [DuckDBValue], catalog: Bool) async throws -> any ResultStream {
         var request = Tavana_Worker_V1_ExecuteRequest()
         request.gateway = gateway
         request.sessionID = id
         request.statementID = statement.id
         request.parameters = parameters.map(WireValue.init)
+        request.catalog = catalog
         return try await RemoteResultStream.start(request, session: self)
     }
 
@@ -87,7 +108,16 @@ public final class RemoteSession: WorkerSession {
         return reply.hasRowsChanged_p ? Int(clamping: reply.rowsChanged) : nil
     }
 
+    /// Deferred to the session's next prepare (a one-shot statement then costs two calls,
+    /// not three), unless many are waiting already.
     public func closeStatement(_ statement: StatementHandle) async {
+        let deferred = state.withLock { s -> Bool in
+            s.open = max(0, s.open - 1)
+            guard s.closeLater.count < Self.maxDeferredCloses else { return false }
+            s.closeLater.append(statement.id)
+            return true
+        }
+        if deferred { return }
         var request = Tavana_Worker_V1_StatementRequest()
         request.gateway = gateway
         request.sessionID = id

@@ -392,13 +392,21 @@ final class PooledSession: WorkerSession {
     }
 
     func execute(_ statement: StatementHandle, parameters: [DuckDBValue]) async throws -> any ResultStream {
+        try await execute(statement, parameters: parameters, catalog: false)
+    }
+
+    func executeCatalog(_ statement: StatementHandle, parameters: [DuckDBValue]) async throws -> any ResultStream {
+        try await execute(statement, parameters: parameters, catalog: true)
+    }
+
+    private func execute(_ statement: StatementHandle, parameters: [DuckDBValue], catalog: Bool) async throws -> any ResultStream {
         guard var placed = state.withLock({ $0.statements[statement.id] }) else {
             throw WorkerUnavailable("prepared statement \(statement.id) is not open in this session")
         }
         let now = try await self.placed()
         if placed.remote !== now { placed = try await prepare(statement.id, placed, on: now) }
         do {
-            return try await placed.remote.execute(placed.handle, parameters: parameters)
+            return try await placed.remote.execute(placed.handle, parameters: parameters, catalog: catalog)
         } catch let error as WorkerUnavailable where placed.handle.description.statementType == .select && Self.free(placed.remote) {
             // Lost before the result header: the client has seen nothing of this statement,
             // and reading again elsewhere changes nothing.
@@ -408,7 +416,7 @@ final class PooledSession: WorkerSession {
                 "from": "\(placed.remote.worker.address)", "to": "\(other.worker.address)", "error": "\(error.message)",
             ])
             placed = try await prepare(statement.id, placed, on: other)
-            return try await placed.remote.execute(placed.handle, parameters: parameters)
+            return try await placed.remote.execute(placed.handle, parameters: parameters, catalog: catalog)
         }
     }
 

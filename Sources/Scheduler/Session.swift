@@ -106,14 +106,19 @@ public final class Session: Sendable {
     /// Starts a prepared statement: admitted first (waiting in the queue while every slot is
     /// busy) unless `AdmissionRule` exempts it. The result holds the slot until it ends or
     /// is closed.
-    public func execute(_ statement: StatementHandle, parameters: [DuckDBValue] = []) async throws -> QueryResult {
+    /// `catalog`: a front door's own catalog query (Flight SQL metadata), which takes no slot.
+    public func execute(_ statement: StatementHandle, parameters: [DuckDBValue] = [], catalog: Bool = false) async throws -> QueryResult {
         let start = ContinuousClock.now
         do {
-            let lease = AdmissionRule.needsSlot(statement.description.statementType) ? try await admit() : nil
+            let needsSlot = !catalog && AdmissionRule.needsSlot(statement.description.statementType)
+            let lease = needsSlot ? try await admit() : nil
             do {
-                let stream = try await failing { try await self.worker.execute(statement, parameters: parameters) }
+                let stream = try await failing {
+                    catalog ? try await self.worker.executeCatalog(statement, parameters: parameters)
+                        : try await self.worker.execute(statement, parameters: parameters)
+                }
                 afterStatement()
-                return QueryResult(stream: stream, lease: lease, session: self, started: start)
+                return QueryResult(stream: stream, lease: lease, session: self, started: start, needsSlot: needsSlot)
             } catch {
                 lease?.release()
                 throw error
@@ -125,10 +130,10 @@ public final class Session: Sendable {
     }
 
     /// All batches of one query (metadata answers: a few rows), its statement freed after.
-    public func collect(_ sql: String, parameters: [DuckDBValue] = []) async throws -> [RecordBatch] {
+    public func collect(_ sql: String, parameters: [DuckDBValue] = [], catalog: Bool = false) async throws -> [RecordBatch] {
         let statement = try await prepare(sql)
         do {
-            let result = try await execute(statement, parameters: parameters)
+            let result = try await execute(statement, parameters: parameters, catalog: catalog)
             defer { result.close() }
             var batches: [RecordBatch] = []
             while let batch = try await result.next() { batches.append(batch) }
@@ -320,7 +325,13 @@ public final class QueryResult: Sendable {
     private let progress = Mutex(Progress())
     let started: ContinuousClock.Instant
 
-    init(stream: any ResultStream, lease: SlotLease?, session: Session, started: ContinuousClock.Instant = .now) {
+    /// False for a result that never holds a slot (transaction control, settings, catalog
+    /// answers): it is never suspended, so nothing admits it again.
+    let needsSlot: Bool
+
+    init(stream: any ResultStream, lease: SlotLease?, session: Session, started: ContinuousClock.Instant = .now,
+         needsSlot: Bool = true) {
+        self.needsSlot = needsSlot
         self.stream = stream
         self.lease = Mutex(lease)
         self.queueWait = lease?.waited ?? .zero
@@ -388,7 +399,7 @@ public final class QueryResult: Sendable {
 
     public func suspend() { releaseSlot() }
 
-    public var isSuspended: Bool { lease.withLock { $0 == nil } }
+    public var isSuspended: Bool { needsSlot && lease.withLock { $0 == nil } }
 
     func attach(_ newLease: SlotLease) {
         let old = lease.withLock { l -> SlotLease? in

@@ -127,8 +127,9 @@ public final class WorkerEndpoint: Tavana_Worker_V1_Worker.SimpleServiceProtocol
         }
     }
 
-    /// Runs `body` in one of the worker's slots.
-    private func inSlot<T: Sendable>(user: String, _ body: () async throws -> T) async throws -> T {
+    /// Runs `body` in one of the worker's slots (or at once, `unless` exempt).
+    private func inSlot<T: Sendable>(user: String, unless exempt: Bool = false, _ body: () async throws -> T) async throws -> T {
+        if exempt { return try await body() }
         let lease = try await slots.acquire(AdmissionTicket(user: user))
         defer { lease.release() }
         return try await body()
@@ -206,6 +207,11 @@ public final class WorkerEndpoint: Tavana_Worker_V1_Worker.SimpleServiceProtocol
 
     public func prepare(request: Tavana_Worker_V1_PrepareRequest, context: ServerContext) async throws -> Tavana_Worker_V1_PrepareReply {
         let record = try await record(request.gateway, request.sessionID)
+        for id in request.closeFirst {
+            if let handle = record.statements.withLock({ $0.removeValue(forKey: id) }) {
+                await record.session.closeStatement(handle)
+            }
+        }
         var reply = Tavana_Worker_V1_PrepareReply()
         do {
             let handle = try await record.session.prepare(request.sql)
@@ -260,7 +266,8 @@ public final class WorkerEndpoint: Tavana_Worker_V1_Worker.SimpleServiceProtocol
         // (grpc-swift signals that through the RPC's cancellation handler, not the task's);
         // DuckDB is interrupted rather than left running for nobody.
         try await withRPCCancellationHandler {
-            try await inSlot(user: session.user) {
+            // A gateway's catalog query takes no slot (it must not wait behind queries).
+            try await inSlot(user: session.user, unless: request.catalog) {
                 let stream: any ResultStream
                 do {
                     stream = try await session.execute(handle, parameters: parameters)

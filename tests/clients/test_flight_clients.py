@@ -129,3 +129,51 @@ def test_hostile_views_are_refused_and_the_server_keeps_serving(server, adbc):
     with adbc.cursor() as cur:
         cur.execute("SELECT 1")
         assert cur.fetchall() == [(1,)]
+
+
+def test_metadata_commands_answer_while_every_slot_is_busy(tavana_bin):
+    """One query slot, held by a long query: Flight SQL's metadata commands (ADBC's
+    get_objects, pyarrow.flight's GetCatalogs / GetTables) read only the catalog and take no
+    slot, so they answer at once instead of queueing; a query still waits its turn."""
+    import threading
+    import time
+
+    import psycopg
+    import pyarrow.flight as flight
+    from flight_proto import pack_any, string_field
+
+    with running_server(tavana_bin, workers=1, name="one-slot") as s:
+        port = flight_port(s)
+        long_conn = psycopg.connect(f"host={s.host} port={s.port} user=tester dbname=tavana sslmode=disable", autocommit=True)
+        outcome = {}
+
+        def long_query():
+            try:
+                long_conn.execute("SELECT count(*) FROM range(3000000000) t(x) WHERE x % 7 = 3").fetchone()
+                outcome["finished"] = True
+            except psycopg.Error as e:
+                outcome["error"] = e.sqlstate
+        job = threading.Thread(target=long_query)
+        job.start()
+        try:
+            time.sleep(1.0)  # the long query holds the only slot by now
+            uri = f"grpc://{s.host}:{port}"
+            t0 = time.monotonic()
+            with adbc_driver_flightsql.dbapi.connect(uri, autocommit=True) as conn:
+                objects = conn.adbc_get_objects(depth="tables").read_all().to_pylist()
+            client = flight.connect(uri)
+            for name in ("CommandGetCatalogs", "CommandGetTables"):
+                info = client.get_flight_info(flight.FlightDescriptor.for_command(pack_any(name, b"")))
+                client.do_get(info.endpoints[0].ticket).read_all()
+            elapsed = time.monotonic() - t0
+            assert job.is_alive(), f"the metadata calls answered only after the running query ended ({elapsed:.1f} s)"
+            assert objects and elapsed < 10, f"metadata calls took {elapsed:.1f} s behind the running query"
+            # A query does queue: it has not answered while the slot is held.
+            query = pack_any("CommandStatementQuery", string_field(1, "SELECT 42"))
+            with pytest.raises(flight.FlightTimedOutError):
+                client.get_flight_info(flight.FlightDescriptor.for_command(query), flight.FlightCallOptions(timeout=1.5))
+        finally:
+            long_conn.cancel_safe(timeout=10)
+            job.join(30)
+            long_conn.close()
+        assert outcome.get("error") == "57014", outcome

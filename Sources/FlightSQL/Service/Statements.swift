@@ -110,7 +110,8 @@ extension FlightSQLService {
                                  ttl: tickets.ticketTTL)
         default:
             let (sql, params) = try Metadata.query(for: command)
-            return try await runInNewSession(sql: sql, parameters: params, nonNullable: Metadata.nonNullable(command), owner: owner)
+            return try await runInNewSession(sql: sql, parameters: params, nonNullable: Metadata.nonNullable(command),
+                                             catalog: true, owner: owner)
         }
     }
 
@@ -126,7 +127,7 @@ extension FlightSQLService {
     /// in the session of the given transaction.
     func runInNewSession(
         sql: String, parameters: [DuckDBValue] = [], nonNullable: Set<String> = [], transaction: String? = nil,
-        owner: LeaseOwner
+        catalog: Bool = false, owner: LeaseOwner
     ) async throws -> PendingResult {
         let (session, owned) = try await session(for: transaction, owner: owner)
         do {
@@ -134,7 +135,7 @@ extension FlightSQLService {
             do {
                 // A client that gives up on GetFlightInfo (deadline, cancel) stops the query.
                 let cursor = try await withTaskCancellationHandler {
-                    try await session.execute(statement, parameters: parameters)
+                    try await session.execute(statement, parameters: parameters, catalog: catalog)
                 } onCancel: {
                     session.cancel()
                 }

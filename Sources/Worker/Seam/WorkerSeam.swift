@@ -15,6 +15,13 @@ public protocol WorkerService: Sendable {
     func vocabulary() async throws -> EngineVocabulary
 }
 
+extension WorkerSession {
+    /// An in-process worker has no slots of its own: the Scheduler's are the only ones.
+    public func executeCatalog(_ statement: StatementHandle, parameters: [DuckDBValue]) async throws -> any ResultStream {
+        try await execute(statement, parameters: parameters)
+    }
+}
+
 /// One client session's place on a worker: its connection, statements and transaction.
 /// Calls of one session are served one at a time, in order.
 public protocol WorkerSession: AnyObject, Sendable {
@@ -24,6 +31,10 @@ public protocol WorkerSession: AnyObject, Sendable {
     func prepare(_ sql: String) async throws -> StatementHandle
     /// Starts a prepared statement with these parameters; rows follow through the stream.
     func execute(_ statement: StatementHandle, parameters: [DuckDBValue]) async throws -> any ResultStream
+    /// `execute` for a front door's own catalog answers (Flight SQL's metadata commands):
+    /// they read only the catalog and take no query slot anywhere, so they never wait
+    /// behind running queries. Workers that keep slots of their own skip them.
+    func executeCatalog(_ statement: StatementHandle, parameters: [DuckDBValue]) async throws -> any ResultStream
     /// Runs client SQL without rows (one or more statements); the last changed-row count.
     func run(_ sql: String) async throws -> Int?
     /// Frees a prepared statement. Statements are never freed implicitly while the session

@@ -230,6 +230,10 @@ public nonisolated struct Tavana_Worker_V1_PrepareRequest: Sendable {
 
   public var sql: String = String()
 
+  /// Statements of this session to close first: the gateway defers closing a statement to
+  /// the session's next prepare, which saves a round trip per one-shot statement.
+  public var closeFirst: [UInt64] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -336,6 +340,9 @@ public nonisolated struct Tavana_Worker_V1_ExecuteRequest: Sendable {
   public var statementID: UInt64 = 0
 
   public var parameters: [Tavana_Worker_V1_Value] = []
+
+  /// A gateway's own catalog query (Flight SQL metadata): it takes no slot on the worker.
+  public var catalog: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1632,7 +1639,7 @@ nonisolated extension Tavana_Worker_V1_SessionReply: SwiftProtobuf.Message, Swif
 
 nonisolated extension Tavana_Worker_V1_PrepareRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PrepareRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}gateway\0\u{3}session_id\0\u{1}sql\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}gateway\0\u{3}session_id\0\u{1}sql\0\u{3}close_first\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1643,6 +1650,7 @@ nonisolated extension Tavana_Worker_V1_PrepareRequest: SwiftProtobuf.Message, Sw
       case 1: try { try decoder.decodeSingularMessageField(value: &self._gateway) }()
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.sessionID) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.sql) }()
+      case 4: try { try decoder.decodeRepeatedUInt64Field(value: &self.closeFirst) }()
       default: break
       }
     }
@@ -1662,6 +1670,9 @@ nonisolated extension Tavana_Worker_V1_PrepareRequest: SwiftProtobuf.Message, Sw
     if !self.sql.isEmpty {
       try visitor.visitSingularStringField(value: self.sql, fieldNumber: 3)
     }
+    if !self.closeFirst.isEmpty {
+      try visitor.visitPackedUInt64Field(value: self.closeFirst, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1669,6 +1680,7 @@ nonisolated extension Tavana_Worker_V1_PrepareRequest: SwiftProtobuf.Message, Sw
     if lhs._gateway != rhs._gateway {return false}
     if lhs.sessionID != rhs.sessionID {return false}
     if lhs.sql != rhs.sql {return false}
+    if lhs.closeFirst != rhs.closeFirst {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1814,7 +1826,7 @@ nonisolated extension Tavana_Worker_V1_StatementRequest: SwiftProtobuf.Message, 
 
 nonisolated extension Tavana_Worker_V1_ExecuteRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ExecuteRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}gateway\0\u{3}session_id\0\u{3}statement_id\0\u{1}parameters\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}gateway\0\u{3}session_id\0\u{3}statement_id\0\u{1}parameters\0\u{1}catalog\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1826,6 +1838,7 @@ nonisolated extension Tavana_Worker_V1_ExecuteRequest: SwiftProtobuf.Message, Sw
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.sessionID) }()
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.statementID) }()
       case 4: try { try decoder.decodeRepeatedMessageField(value: &self.parameters) }()
+      case 5: try { try decoder.decodeSingularBoolField(value: &self.catalog) }()
       default: break
       }
     }
@@ -1848,6 +1861,9 @@ nonisolated extension Tavana_Worker_V1_ExecuteRequest: SwiftProtobuf.Message, Sw
     if !self.parameters.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.parameters, fieldNumber: 4)
     }
+    if self.catalog != false {
+      try visitor.visitSingularBoolField(value: self.catalog, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1856,6 +1872,7 @@ nonisolated extension Tavana_Worker_V1_ExecuteRequest: SwiftProtobuf.Message, Sw
     if lhs.sessionID != rhs.sessionID {return false}
     if lhs.statementID != rhs.statementID {return false}
     if lhs.parameters != rhs.parameters {return false}
+    if lhs.catalog != rhs.catalog {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
