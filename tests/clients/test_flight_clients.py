@@ -9,16 +9,12 @@ import pytest
 from flightsql import FlightSQLClient, connect as flightsql_connect
 
 from tavana_server import running_server
-from test_flight_sql import flight_port
+from test_flight_sql import flight_port, flight_server_fixture
 
 pytest_plugins = ["tavana_server"]
 
 
-@pytest.fixture(scope="module")
-def server(tavana_bin):
-    with running_server(tavana_bin, name="flight-clients") as s:
-        s.flight_port = flight_port(s)
-        yield s
+server = flight_server_fixture("flight-clients")
 
 
 @pytest.fixture

@@ -13,19 +13,15 @@ import pyarrow.flight as flight
 import pytest
 
 from flight_proto import bytes_field, pack_any, read_varint, string_field
-from tavana_server import DEFAULT_CATALOG, running_server
-from test_flight_sql import flight_port
+from tavana_server import DEFAULT_CATALOG
+from test_flight_sql import flight_server_fixture
 
 pytest_plugins = ["tavana_server"]
 
 COOKIES = {"adbc.flight.sql.rpc.with_cookie_middleware": "true"}
 
 
-@pytest.fixture(scope="module")
-def server(tavana_bin):
-    with running_server(tavana_bin, name="flight-sessions") as s:
-        s.flight_port = flight_port(s)
-        yield s
+server = flight_server_fixture("flight-sessions")
 
 
 @pytest.fixture

@@ -37,11 +37,17 @@ def flight_port(server, timeout: float = 10.0) -> int:
     pytest.fail(f"no 'flight listening' line:\n{server.log()}", pytrace=False)
 
 
-@pytest.fixture(scope="module")
-def fl_server(tavana_bin):
-    with running_server(tavana_bin, name="flight") as server:
-        server.flight_port = flight_port(server)
-        yield server
+def flight_server_fixture(name: str):
+    """A module's server, its Flight port read from the log (`server.flight_port`)."""
+    @pytest.fixture(scope="module")
+    def fixture(tavana_bin):
+        with running_server(tavana_bin, name=name) as server:
+            server.flight_port = flight_port(server)
+            yield server
+    return fixture
+
+
+fl_server = flight_server_fixture("flight")
 
 
 @pytest.fixture
