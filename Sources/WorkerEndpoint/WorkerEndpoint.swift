@@ -265,7 +265,10 @@ public final class WorkerEndpoint: Tavana_Worker_V1_Worker.SimpleServiceProtocol
         // A gateway that goes away (its client disconnected or cancelled) cancels this call
         // (grpc-swift signals that through the RPC's cancellation handler, not the task's);
         // DuckDB is interrupted rather than left running for nobody.
+        let running = RunningFlag()
         try await withRPCCancellationHandler {
+            running.set(true)
+            defer { running.set(false) }
             // A gateway's catalog query takes no slot (it must not wait behind queries).
             try await inSlot(user: session.user, unless: request.catalog) {
                 let stream: any ResultStream
@@ -323,7 +326,10 @@ public final class WorkerEndpoint: Tavana_Worker_V1_Worker.SimpleServiceProtocol
                 }
             }
         } onCancelRPC: {
-            session.interrupt()
+            // Only while this call's statement runs: a cancel that arrives after it ended
+            // (the gateway dropped a stream it had read enough of) must not interrupt the
+            // session's next statement.
+            if running.value { session.interrupt() }
         }
     }
 
@@ -332,10 +338,13 @@ public final class WorkerEndpoint: Tavana_Worker_V1_Worker.SimpleServiceProtocol
         let session = record.session
         var reply = Tavana_Worker_V1_RunReply()
         do {
+            let running = RunningFlag()
             let changed = try await withRPCCancellationHandler {
-                try await inSlot(user: session.user) { try await session.run(request.sql) }
+                running.set(true)
+                defer { running.set(false) }
+                return try await inSlot(user: session.user) { try await session.run(request.sql) }
             } onCancelRPC: {
-                session.interrupt()
+                if running.value { session.interrupt() }
             }
             if let changed {
                 reply.hasRowsChanged_p = true
@@ -531,4 +540,11 @@ public struct WorkerEndpointService: RegistrableRPCService {
                 }
             })
     }
+}
+
+/// Whether a call's statement is still running, for its cancellation handler.
+final class RunningFlag: Sendable {
+    private let flag = Atomic<Bool>(false)
+    func set(_ value: Bool) { flag.store(value, ordering: .sequentiallyConsistent) }
+    var value: Bool { flag.load(ordering: .sequentiallyConsistent) }
 }
