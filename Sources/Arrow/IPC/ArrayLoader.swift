@@ -180,35 +180,30 @@ struct ArrayLoader {
         let sizes = try nextBuffer(atLeast: Checked.mul(length, width), "sizes of \(name)")
         let childField = field.type.children[0]
         let child = try load(childField, depth: depth + 1)
-        let probe = ArrayData(type: .null, length: length, nullCount: node.nullCount, buffers: [validity])
+        let probe = ArrayData(type: .bool, length: length, nullCount: node.nullCount, buffers: [validity])
         func read(_ b: Buffer, _ i: Int) throws -> Int { try Checked.offset(b, i, width: width) }
-        var end: Int?
-        var offsets: [Int64] = []
+        // One pass: each non-empty range must start where the previous one ended; the large
+        // list's offsets start at the first range's start (entries before it are empty there).
+        var offsets: [Int64] = [0]
         offsets.reserveCapacity(length + 1)
-        for i in 0..<length where node.nullCount == 0 || probe.buffers[0].bit(i) {
-            let size = try read(sizes, i)
-            guard size >= 0 else { throw ArrowError.invalidIPC("list view \(i) of \(name) has size \(size)") }
-            guard size > 0 else { continue }
-            let start = try read(starts, i)
-            guard start >= 0, try Checked.add(start, size) <= child.length else {
-                throw ArrowError.invalidIPC("list view \(i) of \(name) is outside its child")
-            }
-            if let end, start != end {
-                throw ArrowError.unsupportedType("list view \(name) whose ranges are out of order or overlap")
-            }
-            if end == nil { end = start }
-            end! += size
-        }
-        // Second pass: the large list's offsets, from the first range's start.
-        var cursor = 0
-        for i in 0..<length where node.nullCount == 0 || probe.buffers[0].bit(i) {
-            let size = try read(sizes, i)
-            if size > 0 { cursor = try read(starts, i); break }
-        }
-        offsets.append(Int64(cursor))
+        var end: Int?
         for i in 0..<length {
-            if node.nullCount == 0 || probe.buffers[0].bit(i) { cursor += max(0, try read(sizes, i)) }
-            offsets.append(Int64(cursor))
+            let size = probe.isValid(i) ? try read(sizes, i) : 0
+            guard size >= 0 else { throw ArrowError.invalidIPC("list view \(i) of \(name) has size \(size)") }
+            if size > 0 {
+                let start = try read(starts, i)
+                guard start >= 0, try Checked.add(start, size) <= child.length else {
+                    throw ArrowError.invalidIPC("list view \(i) of \(name) is outside its child")
+                }
+                if let end, start != end {
+                    throw ArrowError.unsupportedType("list view \(name) whose ranges are out of order or overlap")
+                }
+                if end == nil {
+                    for k in offsets.indices { offsets[k] = Int64(start) }
+                }
+                end = start + size
+            }
+            offsets.append(Int64(end ?? 0))
         }
         let offsetBytes = offsets.withUnsafeBytes { Array($0) }
         return ArrayData(type: .largeList(childField.withoutViews), length: length, nullCount: node.nullCount,
