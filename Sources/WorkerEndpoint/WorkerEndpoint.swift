@@ -269,8 +269,12 @@ public final class WorkerEndpoint: Tavana_Worker_V1_Worker.SimpleServiceProtocol
         try await withRPCCancellationHandler {
             running.set(true)
             defer { running.set(false) }
-            // A gateway's catalog query takes no slot (it must not wait behind queries).
-            try await inSlot(user: session.user, unless: request.catalog) {
+            // A gateway's catalog query takes no slot (it must not wait behind queries), and
+            // neither does what the gateway admits without one (`AdmissionRule`: transaction
+            // control, settings): otherwise a BEGIN would queue here behind running queries
+            // that the gateway's own admission lets it pass.
+            let exempt = request.catalog || !AdmissionRule.needsSlot(handle.description.statementType)
+            try await inSlot(user: session.user, unless: exempt) {
                 let stream: any ResultStream
                 do {
                     stream = try await session.execute(handle, parameters: parameters)

@@ -542,6 +542,46 @@ final class RemoteWorkerTests: XCTestCase {
         XCTAssertEqual(after, 7, "the interrupted session goes on")
     }
 
+    func testWhatTheGatewayAdmitsWithoutASlotTakesNoneOnTheWorker() async throws {
+        // The gateway lets transaction control and settings pass its queue (`AdmissionRule`);
+        // the worker must agree, or a BEGIN waits here behind the query holding the only slot
+        // while the gateway believes it is not queued at all.
+        let worker = try await startWorker(slots: 1)
+        let gateway = try await connect(to: worker.address)
+        let busy = try await open(gateway.remote)
+        let long = try await busy.prepare("SELECT sum(i) AS s FROM range(1000000000000) t(i)")
+        let query = Task { _ = try await readAll(try await busy.execute(long, parameters: [])) }
+        let running = await eventually(within: .seconds(10)) { worker.endpoint.slots.snapshot.running == 1 }
+        XCTAssertTrue(running)
+        let other = try await open(gateway.remote)
+        let done = Flag()
+        let control = Task {
+            defer { done.set() }
+            for sql in ["BEGIN", "SET TimeZone = 'UTC'", "COMMIT"] {
+                let handle = try await other.prepare(sql)
+                _ = try await readAll(try await other.execute(handle, parameters: []))
+                await other.closeStatement(handle)
+            }
+        }
+        let answered = await eventually(within: .seconds(10)) { done.isSet }
+        XCTAssertTrue(answered, "transaction control waited for the busy slot")
+        if answered { try await control.value } else { control.cancel() }
+        // A query still waits for the slot.
+        let select = try await other.prepare("SELECT 1")
+        let waiting = Flag()
+        let queued = Task {
+            defer { waiting.set() }
+            _ = try await readAll(try await other.execute(select, parameters: []))
+        }
+        try await Task.sleep(for: .milliseconds(500))
+        XCTAssertFalse(waiting.isSet, "a query ran while the only slot was busy")
+        busy.interrupt()
+        _ = try? await query.value
+        let ran = await eventually(within: .seconds(10)) { waiting.isSet }
+        XCTAssertTrue(ran)
+        try await queued.value
+    }
+
     func testCancellingAnExecuteStopsTheQueryOnTheWorker() async throws {
         // A client that goes away cancels its call; the worker must interrupt DuckDB rather
         // than leave it running for nobody, holding a slot and the session's turn.
