@@ -17,6 +17,9 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var admission = AdmissionSettings()
     public var security = SecuritySettings()
     public var cluster = ClusterSettings()
+    /// Object storage the workers sign in to (the chart's `objectStorage.*`, credentials from
+    /// the environment).
+    public var objectStorage = ObjectStorageConfiguration()
 
     public init() {}
 
@@ -172,6 +175,9 @@ public struct ServerConfiguration: Sendable, Equatable {
     /// Environment variables, `TAVANA_PG_PORT` style.
     public mutating func apply(environment: [String: String]) throws {
         try apply(try SettingsLayer(environment: environment))
+        // Credentials come only from the platform's own variables, never from the config
+        // file or flags (where they would sit in a ConfigMap or in `ps`).
+        objectStorage.credentials = ObjectStorageCredentials(environment: environment)
     }
 
     /// Settings given by key (command-line flags).
@@ -245,6 +251,23 @@ public struct ServerConfiguration: Sendable, Equatable {
         if let v = try ranged("workerDrainGracePeriod", layer.workerDrainGracePeriod, 0...86_400) { cluster.drainGracePeriod = v }
         if let v = layer.ducklakeMetadata { cluster.ducklakeMetadata = v.isEmpty ? nil : v }
         if let v = layer.ducklakeDataPath { cluster.ducklakeDataPath = v.isEmpty ? nil : v }
+        if let v = layer.objectStorageEndpoint { objectStorage.endpoint = v.isEmpty ? nil : v }
+        if let v = layer.objectStorageBucket { objectStorage.bucket = v.isEmpty ? nil : v }
+        if let v = layer.objectStorageRegion, !v.isEmpty { objectStorage.region = v }
+        if let v = layer.objectStorageUrlStyle {
+            guard ["", "path", "vhost"].contains(v) else {
+                throw ConfigurationError.invalid("objectStorageUrlStyle must be path or vhost, got \(v)")
+            }
+            objectStorage.urlStyle = v.isEmpty ? nil : v
+        }
+        if let v = layer.objectStorageUseSSL {
+            switch v.lowercased() {
+            case "": objectStorage.useSSL = nil
+            case "true", "1", "yes": objectStorage.useSSL = true
+            case "false", "0", "no": objectStorage.useSSL = false
+            default: throw ConfigurationError.invalid("objectStorageUseSSL must be true or false, got \(v)")
+            }
+        }
     }
 
     // MARK: - What the components get
@@ -293,7 +316,7 @@ public struct ServerConfiguration: Sendable, Equatable {
             database: databaseConfiguration(sizing: sizing), executionThreads: engine.executionThreads ?? admission.slots * 2 + 2,
             parseThreads: parse, parseThreadsPerUser: min(parse, engine.parseThreadsPerUser ?? max(1, parse / 2)),
             maxStatementBytes: engine.maxStatementBytes, spoolDirectory: engine.spoolDirectory,
-            startup: sharedCatalogStartup, sessionSetup: cluster.ducklakeMetadata == nil ? [] : ["USE \(Self.sharedCatalogName)"])
+            objectStorage: objectStorage, startup: sharedCatalogStartup, sessionSetup: cluster.ducklakeMetadata == nil ? [] : ["USE \(Self.sharedCatalogName)"])
     }
 
     /// The shared catalog's name in every session.

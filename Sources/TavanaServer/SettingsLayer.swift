@@ -55,6 +55,12 @@ public struct SettingsLayer: Sendable, Equatable, Codable {
     public var workerDrainGracePeriod: Int?
     public var ducklakeMetadata: String?
     public var ducklakeDataPath: String?
+    // Object storage (the chart's objectStorage.*).
+    public var objectStorageEndpoint: String?
+    public var objectStorageBucket: String?
+    public var objectStorageRegion: String?
+    public var objectStorageUrlStyle: String?
+    public var objectStorageUseSSL: String?
 
     public init() {}
 
@@ -67,6 +73,7 @@ public struct SettingsLayer: Sendable, Equatable, Codable {
         case cgroupRoot, memoryReserve, shutdownGracePeriod
         case workerAddresses, workerDNS, gatewayID, workerPort, workerSlots, workerID, workerSessionTTL
         case workerDrainGracePeriod, ducklakeMetadata, ducklakeDataPath, gatewayPeers, gatewayPeerDNS, workerTLSCA
+        case objectStorageEndpoint, objectStorageBucket, objectStorageRegion, objectStorageUrlStyle, objectStorageUseSSL
     }
 
     /// The environment variable of each key.
@@ -95,6 +102,9 @@ public struct SettingsLayer: Sendable, Equatable, Codable {
         "TAVANA_DUCKLAKE_METADATA": .ducklakeMetadata, "TAVANA_DUCKLAKE_DATA_PATH": .ducklakeDataPath,
         "TAVANA_GATEWAY_PEERS": .gatewayPeers, "TAVANA_GATEWAY_PEER_DNS": .gatewayPeerDNS,
         "TAVANA_WORKER_TLS_CA": .workerTLSCA,
+        "TAVANA_OBJECT_STORAGE_ENDPOINT": .objectStorageEndpoint, "TAVANA_OBJECT_STORAGE_BUCKET": .objectStorageBucket,
+        "TAVANA_OBJECT_STORAGE_REGION": .objectStorageRegion, "TAVANA_OBJECT_STORAGE_URL_STYLE": .objectStorageUrlStyle,
+        "TAVANA_OBJECT_STORAGE_USE_SSL": .objectStorageUseSSL,
     ]
 
     public init(from decoder: any Decoder) throws {
@@ -215,6 +225,11 @@ public struct SettingsLayer: Sendable, Equatable, Codable {
         case .workerDrainGracePeriod: workerDrainGracePeriod = try int()
         case .ducklakeMetadata: ducklakeMetadata = text
         case .ducklakeDataPath: ducklakeDataPath = text
+        case .objectStorageEndpoint: objectStorageEndpoint = text
+        case .objectStorageBucket: objectStorageBucket = text
+        case .objectStorageRegion: objectStorageRegion = text
+        case .objectStorageUrlStyle: objectStorageUrlStyle = text
+        case .objectStorageUseSSL: objectStorageUseSSL = text
         }
     }
 

@@ -24,6 +24,26 @@ final class ConfigurationTests: XCTestCase {
         XCTAssertEqual(c.engine.database, "/data/b.duckdb")
     }
 
+    func testObjectStorageSettingsFromTheFileAndTheEnvironment() throws {
+        var c = ServerConfiguration()
+        try c.apply(configFile: try file(#"{"objectStorageEndpoint": "http://minio:9000", "objectStorageBucket": "lake"}"#))
+        try c.apply(environment: [
+            "TAVANA_OBJECT_STORAGE_REGION": "eu-central-1", "TAVANA_OBJECT_STORAGE_USE_SSL": "false",
+            "TAVANA_OBJECT_STORAGE_URL_STYLE": "vhost", "AWS_ACCESS_KEY_ID": "id", "AWS_SECRET_ACCESS_KEY": "secret",
+        ])
+        XCTAssertEqual(c.objectStorage.endpoint, "http://minio:9000")
+        XCTAssertEqual(c.objectStorage.bucket, "lake")
+        XCTAssertEqual(c.objectStorage.region, "eu-central-1")
+        XCTAssertEqual(c.objectStorage.urlStyle, "vhost")
+        XCTAssertEqual(c.objectStorage.useSSL, false)
+        XCTAssertEqual(c.objectStorage.credentials.aws, .keys(id: "id", secret: "secret", token: nil))
+        XCTAssertEqual(c.workerConfiguration().objectStorage, c.objectStorage, "workers get them")
+        XCTAssertThrowsError(try c.apply(environment: ["TAVANA_OBJECT_STORAGE_USE_SSL": "maybe"]))
+        XCTAssertThrowsError(try c.apply(environment: ["TAVANA_OBJECT_STORAGE_URL_STYLE": "sideways"]))
+        // Keys belong in the environment (a Secret), not in a config file.
+        XCTAssertThrowsError(try c.apply(configFile: try file(#"{"awsSecretAccessKey": "x"}"#)))
+    }
+
     func testClusterSettings() throws {
         var c = ServerConfiguration()
         try c.apply(environment: [

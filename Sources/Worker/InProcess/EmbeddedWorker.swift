@@ -19,6 +19,9 @@ public struct WorkerConfiguration: Sendable, Equatable {
     /// Where COPY FROM STDIN data is spooled before DuckDB reads it; nil: DuckDB's
     /// temp_directory if one is set, else the system's temporary folder.
     public var spoolDirectory: String?
+    /// Object storage the worker signs in to: DuckDB secrets made before `startup` runs (a
+    /// shared catalog's data may live there).
+    public var objectStorage = ObjectStorageConfiguration()
     /// Statements run once when the database opens (attaching the shared catalog).
     public var startup: [String]
     /// Statements run at the start of every session, before the front door's own (making the
@@ -30,8 +33,10 @@ public struct WorkerConfiguration: Sendable, Equatable {
 
     public init(
         database: DatabaseConfiguration, executionThreads: Int, parseThreads: Int, parseThreadsPerUser: Int,
-        maxStatementBytes: Int, spoolDirectory: String? = nil, startup: [String] = [], sessionSetup: [String] = []
+        maxStatementBytes: Int, spoolDirectory: String? = nil, objectStorage: ObjectStorageConfiguration = ObjectStorageConfiguration(),
+        startup: [String] = [], sessionSetup: [String] = []
     ) {
+        self.objectStorage = objectStorage
         self.database = database
         self.executionThreads = executionThreads
         self.parseThreads = parseThreads
@@ -66,6 +71,23 @@ public final class EmbeddedWorker: WorkerService {
 
     public init(configuration: WorkerConfiguration, logger: Logger) throws {
         database = try Database(configuration.database)
+        let secrets = configuration.objectStorage.secretStatements()
+        if !secrets.isEmpty {
+            let connection = try database.connect()
+            for statement in secrets {
+                do {
+                    _ = try connection.execute(statement)
+                } catch let error as DuckDBError {
+                    // Whatever DuckDB says about a secret statement may quote it.
+                    throw DuckDBError(error.type, "object storage: " + configuration.objectStorage.redact(error.message))
+                }
+            }
+            logger.info("object storage configured", metadata: [
+                "endpoint": "\(configuration.objectStorage.endpoint ?? "the cloud's own")",
+                "region": "\(configuration.objectStorage.region)",
+                "credentials": "\(configuration.objectStorage.credentials)",
+            ])
+        }
         if !configuration.startup.isEmpty {
             let connection = try database.connect()
             for statement in configuration.startup {

@@ -1,0 +1,159 @@
+import DuckDB
+
+/// Where object storage is and how to sign in to it, as the chart's `objectStorage.*` values
+/// and the platform's credential variables give them. A worker turns this into DuckDB
+/// secrets when it starts (`secretStatements`), so users' `s3://`, `gs://` and `az://`
+/// paths work without any CREATE SECRET of their own.
+public struct ObjectStorageConfiguration: Sendable, Equatable {
+    /// `host:port` or a URL (`http://127.0.0.1:9000`); nil: the cloud's own endpoint.
+    public var endpoint: String?
+    /// The default bucket (used for paths Tavana chooses itself; users may name any bucket).
+    public var bucket: String?
+    public var region: String
+    /// `path` or `vhost`; nil: `path` with a custom endpoint, DuckDB's default otherwise.
+    public var urlStyle: String?
+    /// nil: from the endpoint's scheme (`http://` is no TLS), else TLS.
+    public var useSSL: Bool?
+    public var credentials: ObjectStorageCredentials
+
+    public init(endpoint: String? = nil, bucket: String? = nil, region: String = "us-east-1", urlStyle: String? = nil,
+                useSSL: Bool? = nil, credentials: ObjectStorageCredentials = ObjectStorageCredentials()) {
+        self.endpoint = endpoint
+        self.bucket = bucket
+        self.region = region
+        self.urlStyle = urlStyle
+        self.useSSL = useSSL
+        self.credentials = credentials
+    }
+
+    /// Nothing configured at all: DuckDB keeps its own defaults and no secret is made.
+    public var isEmpty: Bool {
+        endpoint == nil && bucket == nil && credentials == ObjectStorageCredentials()
+    }
+
+    /// The endpoint as DuckDB's ENDPOINT option wants it (no scheme, no trailing slash) and
+    /// whether its scheme asks for TLS.
+    var endpointParts: (host: String, tls: Bool?)? {
+        guard var text = endpoint, !text.isEmpty else { return nil }
+        var tls: Bool?
+        if text.lowercased().hasPrefix("http://") { text.removeFirst(7); tls = false }
+        else if text.lowercased().hasPrefix("https://") { text.removeFirst(8); tls = true }
+        while text.hasSuffix("/") { text.removeLast() }
+        return (text, tls)
+    }
+
+    /// CREATE SECRET statements, in the order they must run. Secret values appear only
+    /// here; `redact` hides them in anything derived from these statements (errors).
+    public func secretStatements() -> [String] {
+        var statements: [String] = []
+        var wantsS3 = endpoint != nil || bucket != nil
+        if case .keys = credentials.aws { wantsS3 = true }
+        var s3: [String] = ["TYPE s3"]
+        switch credentials.aws {
+        case .keys(let id, let secret, let token):
+            s3.append("PROVIDER config")
+            s3.append("KEY_ID \(SQLText.literal(id))")
+            s3.append("SECRET \(SQLText.literal(secret))")
+            if let token { s3.append("SESSION_TOKEN \(SQLText.literal(token))") }
+        case .chain:
+            // The aws extension's chain: web identity (IRSA), environment, instance profile.
+            s3.append("PROVIDER credential_chain")
+        }
+        s3.append("REGION \(SQLText.literal(region))")
+        if let parts = endpointParts {
+            s3.append("ENDPOINT \(SQLText.literal(parts.host))")
+            s3.append("URL_STYLE \(SQLText.literal(urlStyle ?? "path"))")
+            s3.append("USE_SSL \((useSSL ?? parts.tls ?? true) ? "true" : "false")")
+        } else {
+            if let urlStyle { s3.append("URL_STYLE \(SQLText.literal(urlStyle))") }
+            if let useSSL { s3.append("USE_SSL \(useSSL ? "true" : "false")") }
+        }
+        if wantsS3 { statements.append("CREATE OR REPLACE SECRET tavana_s3 (\(s3.joined(separator: ", ")))") }
+        if let gcs = credentials.gcsHMAC {
+            var options = ["TYPE gcs", "KEY_ID \(SQLText.literal(gcs.id))", "SECRET \(SQLText.literal(gcs.secret))"]
+            // The same endpoint serves both APIs in S3-compatible test servers.
+            if let parts = endpointParts {
+                options.append("ENDPOINT \(SQLText.literal(parts.host))")
+                options.append("URL_STYLE \(SQLText.literal(urlStyle ?? "path"))")
+                options.append("USE_SSL \((useSSL ?? parts.tls ?? true) ? "true" : "false")")
+            }
+            statements.append("CREATE OR REPLACE SECRET tavana_gcs (\(options.joined(separator: ", ")))")
+        }
+        if let connection = credentials.azureConnectionString {
+            statements.append("CREATE OR REPLACE SECRET tavana_azure (TYPE azure, CONNECTION_STRING \(SQLText.literal(connection)))")
+        }
+        return statements
+    }
+
+    /// `text` with every secret value replaced, for errors and logs.
+    public func redact(_ text: String) -> String {
+        var out = text
+        for value in credentials.secretValues where !value.isEmpty {
+            out = out.replacingOccurrences(of: value, with: "***")
+        }
+        return out
+    }
+}
+
+/// The credentials a worker finds in its environment (what `existingSecret` or workload
+/// identity put there). Values never reach logs; `description` names only their kinds.
+public struct ObjectStorageCredentials: Sendable, Equatable, CustomStringConvertible {
+    public enum AWS: Sendable, Equatable {
+        case keys(id: String, secret: String, token: String?)
+        case chain
+    }
+
+    public var aws: AWS
+    public var gcsHMAC: (id: String, secret: String)? {
+        get { gcsKeys.map { (id: $0.id, secret: $0.secret) } }
+        set { gcsKeys = newValue.map { Pair($0.id, $0.secret) } }
+    }
+    public var azureConnectionString: String?
+    private var gcsKeys: Pair?
+
+    private struct Pair: Sendable, Equatable {
+        let id: String, secret: String
+        init(_ id: String, _ secret: String) { self.id = id; self.secret = secret }
+    }
+
+    public init(aws: AWS = .chain, gcsHMAC: (id: String, secret: String)? = nil, azureConnectionString: String? = nil) {
+        self.aws = aws
+        self.gcsKeys = gcsHMAC.map { Pair($0.id, $0.secret) }
+        self.azureConnectionString = azureConnectionString
+    }
+
+    /// From the platform's standard variables: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY /
+    /// AWS_SESSION_TOKEN, GCS_HMAC_KEY_ID / GCS_HMAC_SECRET, AZURE_STORAGE_CONNECTION_STRING.
+    public init(environment env: [String: String]) {
+        func value(_ name: String) -> String? { env[name].flatMap { $0.isEmpty ? nil : $0 } }
+        if let id = value("AWS_ACCESS_KEY_ID"), let secret = value("AWS_SECRET_ACCESS_KEY") {
+            aws = .keys(id: id, secret: secret, token: value("AWS_SESSION_TOKEN"))
+        } else {
+            aws = .chain
+        }
+        if let id = value("GCS_HMAC_KEY_ID"), let secret = value("GCS_HMAC_SECRET") { gcsKeys = Pair(id, secret) }
+        azureConnectionString = value("AZURE_STORAGE_CONNECTION_STRING")
+    }
+
+    var secretValues: [String] {
+        var values: [String] = []
+        if case .keys(_, let secret, let token) = aws {
+            values.append(secret)
+            if let token { values.append(token) }
+        }
+        if let gcsKeys { values.append(gcsKeys.secret) }
+        if let azureConnectionString { values.append(azureConnectionString) }
+        return values
+    }
+
+    public var description: String {
+        var kinds: [String] = []
+        switch aws {
+        case .keys: kinds.append("aws=keys")
+        case .chain: kinds.append("aws=credential_chain")
+        }
+        if gcsKeys != nil { kinds.append("gcs=hmac") }
+        if azureConnectionString != nil { kinds.append("azure=connection_string") }
+        return kinds.joined(separator: " ")
+    }
+}
