@@ -26,11 +26,6 @@ public struct ObjectStorageConfiguration: Sendable, Equatable {
         self.credentials = credentials
     }
 
-    /// Nothing configured at all: DuckDB keeps its own defaults and no secret is made.
-    public var isEmpty: Bool {
-        endpoint == nil && bucket == nil && credentials == ObjectStorageCredentials()
-    }
-
     /// The endpoint as DuckDB's ENDPOINT option wants it (no scheme, no trailing slash) and
     /// whether its scheme asks for TLS.
     var endpointParts: (host: String, tls: Bool?)? {
@@ -42,7 +37,16 @@ public struct ObjectStorageConfiguration: Sendable, Equatable {
         return (text, tls)
     }
 
-    /// CREATE SECRET statements, in the order they must run. Secret values appear only
+    /// A custom endpoint's options (none without one): S3-compatible servers want path-style
+    /// URLs unless told otherwise.
+    var endpointOptions: [String] {
+        guard let parts = endpointParts else { return [] }
+        return ["ENDPOINT \(SQLText.literal(parts.host))", "URL_STYLE \(SQLText.literal(urlStyle ?? "path"))",
+                "USE_SSL \((useSSL ?? parts.tls ?? true) ? "true" : "false")"]
+    }
+
+    /// CREATE SECRET statements, in the order they must run; none when nothing is configured
+    /// (DuckDB keeps its own defaults). Secret values appear only
     /// here; `redact` hides them in anything derived from these statements (errors).
     public func secretStatements() -> [String] {
         var statements: [String] = []
@@ -60,10 +64,8 @@ public struct ObjectStorageConfiguration: Sendable, Equatable {
             s3.append("PROVIDER credential_chain")
         }
         s3.append("REGION \(SQLText.literal(region))")
-        if let parts = endpointParts {
-            s3.append("ENDPOINT \(SQLText.literal(parts.host))")
-            s3.append("URL_STYLE \(SQLText.literal(urlStyle ?? "path"))")
-            s3.append("USE_SSL \((useSSL ?? parts.tls ?? true) ? "true" : "false")")
+        if endpointParts != nil {
+            s3 += endpointOptions
         } else {
             if let urlStyle { s3.append("URL_STYLE \(SQLText.literal(urlStyle))") }
             if let useSSL { s3.append("USE_SSL \(useSSL ? "true" : "false")") }
@@ -72,11 +74,7 @@ public struct ObjectStorageConfiguration: Sendable, Equatable {
         if let gcs = credentials.gcsHMAC {
             var options = ["TYPE gcs", "KEY_ID \(SQLText.literal(gcs.id))", "SECRET \(SQLText.literal(gcs.secret))"]
             // The same endpoint serves both APIs in S3-compatible test servers.
-            if let parts = endpointParts {
-                options.append("ENDPOINT \(SQLText.literal(parts.host))")
-                options.append("URL_STYLE \(SQLText.literal(urlStyle ?? "path"))")
-                options.append("USE_SSL \((useSSL ?? parts.tls ?? true) ? "true" : "false")")
-            }
+            options += endpointOptions
             statements.append("CREATE OR REPLACE SECRET tavana_gcs (\(options.joined(separator: ", ")))")
         }
         if let connection = credentials.azureConnectionString {
