@@ -51,6 +51,9 @@ final class ObjectStorageSecretsTests: XCTestCase {
         let config = ObjectStorageConfiguration(credentials: ObjectStorageCredentials(environment: env))
         XCTAssertEqual(config.redact("bad secret hunter2 near gs3"), "bad secret *** near ***")
         XCTAssertEqual("\(config.credentials)", "aws=keys gcs=hmac")
+        for printed in ["\(config)", String(reflecting: config), "\(config.credentials.aws)"] {
+            XCTAssertFalse(printed.contains("hunter2") || printed.contains("gs3"), printed)
+        }
     }
 
     func testAWorkerThatCannotMakeTheSecretFailsToStartWithoutQuotingIt() throws {

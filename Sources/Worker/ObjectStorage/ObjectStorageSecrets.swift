@@ -95,10 +95,20 @@ public struct ObjectStorageConfiguration: Sendable, Equatable {
 
 /// The credentials a worker finds in its environment (what `existingSecret` or workload
 /// identity put there). Values never reach logs; `description` names only their kinds.
-public struct ObjectStorageCredentials: Sendable, Equatable, CustomStringConvertible {
-    public enum AWS: Sendable, Equatable {
+public struct ObjectStorageCredentials: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible {
+    public enum AWS: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible {
         case keys(id: String, secret: String, token: String?)
         case chain
+
+        /// Printing never shows the secret or the token.
+        public var description: String {
+            switch self {
+            case .keys(let id, _, let token): return "keys(id: \(id)\(token == nil ? "" : ", with a session token"))"
+            case .chain: return "credential_chain"
+            }
+        }
+
+        public var debugDescription: String { description }
     }
 
     public var aws: AWS
@@ -154,4 +164,6 @@ public struct ObjectStorageCredentials: Sendable, Equatable, CustomStringConvert
         if azureConnectionString != nil { kinds.append("azure=connection_string") }
         return kinds.joined(separator: " ")
     }
+
+    public var debugDescription: String { description }
 }
