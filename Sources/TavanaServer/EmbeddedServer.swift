@@ -28,7 +28,7 @@ public struct EmbeddedServer: Sendable {
         let tls = try makeTLSContext()
         let limits = ContainerLimits.read(root: config.engine.cgroupRoot)
         let sizing = config.sizing(limits)
-        let workerConfig = config.workerConfiguration(sizing: sizing)
+        let workerConfig = config.workerConfiguration(sizing: sizing, defaultAllowedDirectories: ServerConfiguration.sampleDataDirectories())
         let dbConfig = workerConfig.database
         if limits != ContainerLimits() {
             logger.info("container limits", metadata: [

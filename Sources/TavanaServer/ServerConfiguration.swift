@@ -114,6 +114,14 @@ public struct ServerConfiguration: Sendable, Equatable {
         public var cgroupRoot = "/sys/fs/cgroup"
         /// MiB of the container's memory left outside DuckDB's memory_limit.
         public var memoryReserveMiB = Int(WorkerSizing.defaultReserve >> 20)
+        /// Users' SQL reaches only object storage and `allowedDirectories` and changes only
+        /// its own session (docs/security.md). Off only for a trusted single-user setup.
+        public var sandbox = true
+        /// Folders (and URL prefixes) users may read besides object storage; nil: the sample
+        /// data in `serve`, nothing on a worker.
+        public var allowedDirectories: [String]?
+        /// Whether COPY TO / EXPORT DATABASE may write to object storage.
+        public var objectStorageWrites = false
     }
 
     public struct AdmissionSettings: Sendable, Equatable {
@@ -261,12 +269,18 @@ public struct ServerConfiguration: Sendable, Equatable {
             objectStorage.urlStyle = v.isEmpty ? nil : v
         }
         if let v = layer.objectStorageUseSSL {
-            switch v.lowercased() {
-            case "": objectStorage.useSSL = nil
-            case "true", "1", "yes": objectStorage.useSSL = true
-            case "false", "0", "no": objectStorage.useSSL = false
-            default: throw ConfigurationError.invalid("objectStorageUseSSL must be true or false, got \(v)")
-            }
+            objectStorage.useSSL = v.isEmpty ? nil : try Self.boolean("objectStorageUseSSL", v)
+        }
+        if let v = layer.objectStorageWrites { engine.objectStorageWrites = try Self.boolean("objectStorageWrites", v) }
+        if let v = layer.sandbox { engine.sandbox = try Self.boolean("sandbox", v) }
+        if let v = layer.allowedDirectories { engine.allowedDirectories = v }
+    }
+
+    static func boolean(_ key: String, _ text: String) throws -> Bool {
+        switch text.lowercased() {
+        case "true", "1", "yes", "on": return true
+        case "false", "0", "no", "off": return false
+        default: throw ConfigurationError.invalid("\(key) must be true or false, got \(text)")
         }
     }
 
@@ -310,13 +324,31 @@ public struct ServerConfiguration: Sendable, Equatable {
     }
 
     /// The in-process worker: DuckDB plus its thread pools and parse limits.
-    public func workerConfiguration(sizing: WorkerSizing = WorkerSizing(limits: ContainerLimits())) -> WorkerConfiguration {
+    /// `defaultAllowedDirectories`: what users may read when `allowedDirectories` is not set.
+    public func workerConfiguration(sizing: WorkerSizing = WorkerSizing(limits: ContainerLimits()),
+                                    defaultAllowedDirectories: [String] = []) -> WorkerConfiguration {
         let parse = engine.parseThreads ?? max(4, admission.slots * 2)
-        return WorkerConfiguration(
+        var configuration = WorkerConfiguration(
             database: databaseConfiguration(sizing: sizing), executionThreads: engine.executionThreads ?? admission.slots * 2 + 2,
             parseThreads: parse, parseThreadsPerUser: min(parse, engine.parseThreadsPerUser ?? max(1, parse / 2)),
             maxStatementBytes: engine.maxStatementBytes, spoolDirectory: engine.spoolDirectory,
             objectStorage: objectStorage, startup: sharedCatalogStartup, sessionSetup: cluster.ducklakeMetadata == nil ? [] : ["USE \(Self.sharedCatalogName)"])
+        if engine.sandbox {
+            var allowed = engine.allowedDirectories ?? defaultAllowedDirectories
+            // DuckLake reads and writes its data files through DuckDB's file system, which the
+            // sandbox confines too; that folder holds the tables users may read anyway.
+            if cluster.ducklakeMetadata != nil, let path = cluster.ducklakeDataPath { allowed.append(path) }
+            configuration.sandbox = Sandbox(allowedDirectories: allowed, allowsObjectStorageWrites: engine.objectStorageWrites)
+        }
+        return configuration
+    }
+
+    /// The sample data `make serve` queries (`examples/data` of the working directory), which
+    /// `serve` lets users read by default.
+    public static func sampleDataDirectories(workingDirectory: String = FileManager.default.currentDirectoryPath) -> [String] {
+        let folder = (workingDirectory as NSString).appendingPathComponent("examples/data")
+        var isDirectory: ObjCBool = false
+        return FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory) && isDirectory.boolValue ? [folder] : []
     }
 
     /// The shared catalog's name in every session.

@@ -61,6 +61,10 @@ public struct SettingsLayer: Sendable, Equatable, Codable {
     public var objectStorageRegion: String?
     public var objectStorageUrlStyle: String?
     public var objectStorageUseSSL: String?
+    public var objectStorageWrites: String?
+    // The sandbox (docs/security.md).
+    public var sandbox: String?
+    public var allowedDirectories: [String]?
 
     public init() {}
 
@@ -74,6 +78,7 @@ public struct SettingsLayer: Sendable, Equatable, Codable {
         case workerAddresses, workerDNS, gatewayID, workerPort, workerSlots, workerID, workerSessionTTL
         case workerDrainGracePeriod, ducklakeMetadata, ducklakeDataPath, gatewayPeers, gatewayPeerDNS, workerTLSCA
         case objectStorageEndpoint, objectStorageBucket, objectStorageRegion, objectStorageUrlStyle, objectStorageUseSSL
+        case objectStorageWrites, sandbox, allowedDirectories
     }
 
     /// The environment variable of each key.
@@ -104,7 +109,8 @@ public struct SettingsLayer: Sendable, Equatable, Codable {
         "TAVANA_WORKER_TLS_CA": .workerTLSCA,
         "TAVANA_OBJECT_STORAGE_ENDPOINT": .objectStorageEndpoint, "TAVANA_OBJECT_STORAGE_BUCKET": .objectStorageBucket,
         "TAVANA_OBJECT_STORAGE_REGION": .objectStorageRegion, "TAVANA_OBJECT_STORAGE_URL_STYLE": .objectStorageUrlStyle,
-        "TAVANA_OBJECT_STORAGE_USE_SSL": .objectStorageUseSSL,
+        "TAVANA_OBJECT_STORAGE_USE_SSL": .objectStorageUseSSL, "TAVANA_OBJECT_STORAGE_WRITES": .objectStorageWrites,
+        "TAVANA_SANDBOX": .sandbox, "TAVANA_ALLOWED_DIRECTORIES": .allowedDirectories,
     ]
 
     public init(from decoder: any Decoder) throws {
@@ -118,12 +124,13 @@ public struct SettingsLayer: Sendable, Equatable, Codable {
             switch key {
             case .users:
                 users = try c.decode([String: String].self, forKey: key)
-            case .extensions, .workerAddresses, .gatewayPeers:
+            case .extensions, .workerAddresses, .gatewayPeers, .allowedDirectories:
                 // A list, or one comma-separated string as in the environment.
                 if let list = try? c.decode([String].self, forKey: key) {
                     switch key {
                     case .extensions: extensions = list
                     case .workerAddresses: workerAddresses = list
+                    case .allowedDirectories: allowedDirectories = list
                     default: gatewayPeers = list
                     }
                 } else {
@@ -230,6 +237,10 @@ public struct SettingsLayer: Sendable, Equatable, Codable {
         case .objectStorageRegion: objectStorageRegion = text
         case .objectStorageUrlStyle: objectStorageUrlStyle = text
         case .objectStorageUseSSL: objectStorageUseSSL = text
+        case .objectStorageWrites: objectStorageWrites = text
+        case .sandbox: sandbox = text
+        case .allowedDirectories:
+            allowedDirectories = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         }
     }
 

@@ -128,6 +128,8 @@ struct EngineOptions: ParsableArguments {
     @Option(help: "DuckDB threads per query (TAVANA_THREADS).") var threads: Int?
     @Option(name: .customLong("memory-limit"), help: "DuckDB memory limit, e.g. 4GB (TAVANA_MEMORY_LIMIT).") var memoryLimit: String?
     @Option(name: .customLong("max-statement-bytes"), help: "Longest statement text accepted, in bytes (TAVANA_MAX_STATEMENT_BYTES).") var maxStatementBytes: Int?
+    @Flag(inversion: .prefixedNo, help: "Confine users' SQL to object storage, the allowed directories and their own session; on by default, --no-sandbox only for a trusted single user (TAVANA_SANDBOX).") var sandbox: Bool?
+    @Option(name: .customLong("allowed-directories"), help: "Folders users may read besides object storage, dir,...; default the sample data in serve, none on a worker (TAVANA_ALLOWED_DIRECTORIES).") var allowedDirectories: String?
 
     var flags: [String: String] {
         var f: [String: String] = [:]
@@ -135,6 +137,8 @@ struct EngineOptions: ParsableArguments {
         f["threads"] = threads.map(String.init)
         f["memoryLimit"] = memoryLimit
         f["maxStatementBytes"] = maxStatementBytes.map(String.init)
+        f["sandbox"] = sandbox.map { $0 ? "true" : "false" }
+        f["allowedDirectories"] = allowedDirectories
         return f
     }
 }

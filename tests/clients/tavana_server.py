@@ -50,7 +50,8 @@ CLUSTER_WORKERS = 2
 DEFAULT_CATALOG = "lake" if CLUSTER else "memory"
 
 # Flags of DuckDB (they go to the workers in cluster mode); the rest go to the gateway.
-_ENGINE_FLAGS = {"--threads", "--database", "--memory-limit", "--max-statement-bytes"}
+_ENGINE_FLAGS = {"--threads", "--database", "--memory-limit", "--max-statement-bytes", "--sandbox", "--no-sandbox",
+                 "--allowed-directories"}
 _WORKER_LISTENING = re.compile(r"worker listening.*?\bport=(\d+)|\bport=(\d+).*?worker listening")
 
 

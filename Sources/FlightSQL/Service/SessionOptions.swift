@@ -62,6 +62,9 @@ extension FlightSQLService {
             let message = "\(error)"
             // DuckDB names a setting it does not know: the option's name is wrong.
             if message.contains("unrecognized configuration parameter") { return .invalidName }
+            // The sandbox lets a session set only per-session settings: the others are not
+            // names this session can set.
+            if message.contains("permission denied to set parameter") { return .invalidName }
             return .invalidValue
         }
     }

@@ -35,14 +35,17 @@ public final class EmbeddedSession: WorkerSession {
 
     public func prepare(_ sql: String) async throws -> StatementHandle {
         let text = try worker.screen.screen(sql)
-        let effect = SessionEffect(of: text)
-        try worker.check(effect)
-        let (statement, description) = try await parse { connection in
+        // The sandbox's check reads the whole text: it runs as part of the parse, where an
+        // interrupt (a statement timeout) ends the wait for it.
+        let worker = self.worker
+        let user = self.user
+        let (statement, description, effect) = try await parse { connection in
+            let effect = try worker.check(text, user: user)
             let statement = try connection.prepare(text)
             let description = StatementDescription(
                 statementType: statement.statementType, parameterTypes: statement.parameterTypes,
                 columns: statement.columns, arrowSchema: try statement.arrowSchema())
-            return (statement, description)
+            return (statement, description, effect)
         }
         let id = state.withLock { s -> UInt64 in
             s.nextID &+= 1
@@ -72,8 +75,11 @@ public final class EmbeddedSession: WorkerSession {
 
     public func run(_ sql: String) async throws -> Int? {
         let text = try worker.screen.screen(sql)
-        try worker.check(SessionEffect(of: text))
-        let list = try await parse { try $0.statements(text) }
+        let worker = self.worker
+        let user = self.user
+        let (effect, list) = try await parse { connection in
+            (try worker.check(text, user: user), try connection.statements(text))
+        }
         var changed: Int?
         for index in 0..<list.count {
             let statement = try await parse { _ in try list.prepare(index) }
@@ -83,7 +89,7 @@ public final class EmbeddedSession: WorkerSession {
                 return result.rowsChanged
             }
         }
-        apply(SessionEffect(of: text))
+        apply(effect)
         return changed
     }
 
@@ -190,7 +196,7 @@ public final class EmbeddedSession: WorkerSession {
         do {
             return try await worker.threadPool.runIfActive { try body(connection) }
         } catch {
-            worker.observe(error)
+            worker.observe(error, user: user)
             throw error
         }
     }
@@ -234,7 +240,7 @@ public final class EmbeddedSession: WorkerSession {
         } catch is CancellationError {
             throw DuckDBError(.interrupt, "INTERRUPT Error: Interrupted!")
         } catch {
-            worker.observe(error)
+            worker.observe(error, user: user)
             throw error
         }
     }

@@ -30,12 +30,16 @@ public struct WorkerConfiguration: Sendable, Equatable {
     /// Set on a cluster worker without a shared catalog: why CREATE of a table, view, schema
     /// or macro is refused (it would exist on this worker only). Temporary objects stay allowed.
     public var localCreateRefusal: String?
+    /// What users' SQL may reach (docs/security.md); nil: everything the process may (a
+    /// trusted single-user `serve`).
+    public var sandbox: Sandbox?
 
     public init(
         database: DatabaseConfiguration, executionThreads: Int, parseThreads: Int, parseThreadsPerUser: Int,
         maxStatementBytes: Int, spoolDirectory: String? = nil, objectStorage: ObjectStorageConfiguration = ObjectStorageConfiguration(),
-        startup: [String] = [], sessionSetup: [String] = []
+        startup: [String] = [], sessionSetup: [String] = [], sandbox: Sandbox? = nil
     ) {
+        self.sandbox = sandbox
         self.objectStorage = objectStorage
         self.database = database
         self.executionThreads = executionThreads
@@ -68,6 +72,7 @@ public final class EmbeddedWorker: WorkerService {
     /// Run at the start of every session.
     let sessionSetup: [String]
     let localCreateRefusal: String?
+    public let sandbox: Sandbox?
 
     public init(configuration: WorkerConfiguration, logger: Logger) throws {
         database = try Database(configuration.database)
@@ -94,6 +99,30 @@ public final class EmbeddedWorker: WorkerService {
                 try Self.runAtStartup(statement, on: connection, logger: logger)
             }
         }
+        let spoolBase = configuration.spoolDirectory ?? configuration.database.tempDirectory
+            ?? FileManager.default.temporaryDirectory.path
+        if let sandbox = configuration.sandbox {
+            // COPY FROM STDIN spools into a folder of this process's own that DuckDB may read,
+            // with an unguessable name and no read permission on the folder: sessions can read
+            // a spool file only by its name, which they never learn (and cannot list; a root
+            // process ignores the missing permission, so a sandboxed worker should not run as root).
+            let folder = (spoolBase as NSString).appendingPathComponent("tavana-spool-\(UUID().uuidString.lowercased())")
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o300])
+            spoolDirectory = folder
+            let connection = try database.connect()
+            for statement in sandbox.databaseStatements(alsoAllowing: [folder]) {
+                _ = try connection.execute(statement)
+            }
+            logger.info("sandbox on", metadata: [
+                "allowedDirectories": "\(sandbox.allowedDirectories.joined(separator: ","))",
+                "objectStorageWrites": "\(sandbox.allowsObjectStorageWrites)",
+            ])
+        } else {
+            spoolDirectory = spoolBase
+            logger.warning("sandbox off: every session may read and write the worker's files and change its settings")
+        }
+        self.sandbox = configuration.sandbox
         sessionSetup = configuration.sessionSetup
         localCreateRefusal = configuration.localCreateRefusal
         threadPool = NIOThreadPool(numberOfThreads: max(configuration.executionThreads, 2))
@@ -102,8 +131,6 @@ public final class EmbeddedWorker: WorkerService {
         parsePool.start()
         parseGate = ParseGate(total: configuration.parseThreads, perUser: configuration.parseThreadsPerUser)
         screen = StatementScreen(maxBytes: configuration.maxStatementBytes)
-        spoolDirectory = configuration.spoolDirectory ?? configuration.database.tempDirectory
-            ?? FileManager.default.temporaryDirectory.path
         self.logger = logger
     }
 
@@ -160,6 +187,20 @@ public final class EmbeddedWorker: WorkerService {
         return EmbeddedSession(connection: connection, user: options.user, worker: self)
     }
 
+    /// Refuses what the sandbox does not allow, then what this worker may not run (see
+    /// `localCreateRefusal`). `text` is the screened statement text.
+    func check(_ text: String, user: String) throws -> SessionEffect {
+        do {
+            try sandbox?.check(text)
+        } catch {
+            observe(error, user: user)
+            throw error
+        }
+        let effect = SessionEffect(of: text)
+        try check(effect)
+        return effect
+    }
+
     /// Refuses what this worker may not run (see `localCreateRefusal`).
     func check(_ effect: SessionEffect) throws {
         if effect == .createsPersistentObject, let reason = localCreateRefusal {
@@ -172,7 +213,15 @@ public final class EmbeddedWorker: WorkerService {
 
     /// Notes an error from DuckDB: an internal or fatal one invalidates the database for
     /// everyone, which is logged once, loudly, with the statement's error.
-    func observe(_ error: any Error) {
+    func observe(_ error: any Error, user: String = "") {
+        if let e = error as? DuckDBError, e.type == .permission {
+            // The sandbox at work (Tavana's check or DuckDB's own settings): worth a line, since
+            // it may be a user probing the worker, or an operator's allowed list too short.
+            // One line: DuckDB's message may carry the statement's text over several.
+            let message = e.message.split(whereSeparator: \.isNewline).joined(separator: " ")
+            logger.notice("sandbox refused a statement", metadata: ["user": "\(user)", "error": "\(message)"])
+            return
+        }
         guard let e = error as? DuckDBError,
               e.type == .fatal || e.type == .internalError || e.message.contains("database has been invalidated") else { return }
         let first = invalidation.withLock { reason -> Bool in
@@ -189,6 +238,7 @@ public final class EmbeddedWorker: WorkerService {
     public func shutdown() async throws {
         try await threadPool.shutdownGracefully()
         try await parsePool.shutdownGracefully()
+        if sandbox != nil { try? FileManager.default.removeItem(atPath: spoolDirectory) }
     }
 }
 

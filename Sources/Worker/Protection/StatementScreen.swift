@@ -134,6 +134,8 @@ public struct StatementScreen: Sendable, Equatable {
                         "COPY TO with a \(name) that starts with a non-ASCII character is not supported (DuckDB's CSV writer fails on it)")
                 }
                 optionName = nil
+            case .quoted:
+                optionName = nil
             case .symbol(let c):
                 if c != UInt8(ascii: "=") { optionName = nil }
             }
@@ -192,72 +194,4 @@ public struct StatementScreen: Sendable, Equatable {
     }
 
     static func isDigit(_ c: UInt8) -> Bool { c >= 0x30 && c <= 0x39 }
-}
-
-/// Words, string literals and symbols of a statement whose comments are already blanked: just
-/// enough of SQL's lexical structure to find an option and its value.
-struct SQLTokens {
-    enum Token: Equatable {
-        /// An unquoted word, upper-cased.
-        case word(String)
-        /// The bytes between the quotes of a literal ('...', E'...', $tag$...$tag$).
-        case literal([UInt8])
-        case symbol(UInt8)
-    }
-
-    let s: [UInt8]
-    var i = 0
-    /// Parenthesis depth before the next token.
-    private(set) var depth = 0
-
-    init(_ s: [UInt8]) { self.s = s }
-
-    mutating func nextWord() -> String? {
-        if case .word(let w)? = next() { return w }
-        return nil
-    }
-
-    mutating func next() -> Token? {
-        while i < s.count, s[i] == 0x20 || (s[i] >= 0x09 && s[i] <= 0x0D) { i += 1 }
-        guard i < s.count else { return nil }
-        let c = s[i]
-        if c == UInt8(ascii: "-"), i + 1 < s.count, s[i + 1] == UInt8(ascii: "-") {
-            while i < s.count && s[i] != 0x0A { i += 1 }
-            return next()
-        }
-        if c == UInt8(ascii: "'") {
-            let start = i
-            i = StatementScreen.endOfQuoted(s, from: i, quote: c, backslashEscapes: false)
-            return .literal(Array(s[(start + 1)..<max(start + 1, i - 1)]))
-        }
-        if (c == UInt8(ascii: "E") || c == UInt8(ascii: "e")), i + 1 < s.count, s[i + 1] == UInt8(ascii: "'") {
-            let start = i + 1
-            i = StatementScreen.endOfQuoted(s, from: start, quote: UInt8(ascii: "'"), backslashEscapes: true)
-            return .literal(Array(s[(start + 1)..<max(start + 1, i - 1)]))
-        }
-        if c == UInt8(ascii: "\"") {
-            i = StatementScreen.endOfQuoted(s, from: i, quote: c, backslashEscapes: false)
-            return .word("")
-        }
-        if c == UInt8(ascii: "$") {
-            let start = i
-            let end = StatementScreen.endOfDollarQuote(s, from: i)
-            if end > start + 1 {
-                var tagEnd = start + 1
-                while tagEnd < end, s[tagEnd] != UInt8(ascii: "$") { tagEnd += 1 }
-                let tagLength = tagEnd - start + 1
-                i = end
-                return .literal(Array(s[min(start + tagLength, end)..<max(min(start + tagLength, end), end - tagLength)]))
-            }
-        }
-        if StatementScreen.isIdentifier(c) {
-            let start = i
-            while i < s.count, StatementScreen.isIdentifier(s[i]) { i += 1 }
-            return .word(String(decoding: s[start..<i], as: UTF8.self).uppercased())
-        }
-        i += 1
-        if c == UInt8(ascii: "(") { depth += 1 }
-        if c == UInt8(ascii: ")") { depth = max(0, depth - 1) }
-        return .symbol(c)
-    }
 }
