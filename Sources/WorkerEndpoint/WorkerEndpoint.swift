@@ -30,7 +30,25 @@ public final class WorkerEndpoint: Tavana_Worker_V1_Worker.SimpleServiceProtocol
     final class Record: Sendable {
         let session: any WorkerSession
         let statements = Mutex<[UInt64: StatementHandle]>([:])
+        /// Counts the gateway's interrupts. A call notes it when it arrives and does not start
+        /// its statement once it has moved: DuckDB forgets an interrupt that comes before its
+        /// query begins, so a call still waiting for a slot or its turn would otherwise run
+        /// (for hours, holding the slot) after the gateway gave up on it.
+        let interrupts = Atomic<UInt64>(0)
         init(session: any WorkerSession) { self.session = session }
+
+        var interruptCount: UInt64 { interrupts.load(ordering: .sequentiallyConsistent) }
+
+        func interrupt() {
+            interrupts.add(1, ordering: .sequentiallyConsistent)
+            session.interrupt()
+        }
+
+        /// Throws DuckDB's interrupt error if an interrupt came after `count` was read, or the
+        /// call itself was cancelled.
+        func checkNotInterrupted(since count: UInt64, call: RunningFlag) throws {
+            if interruptCount != count || call.cancelled { throw DuckDBError(.interrupt, "INTERRUPT Error: Interrupted!") }
+        }
     }
 
     let worker: any WorkerService
@@ -192,7 +210,7 @@ public final class WorkerEndpoint: Tavana_Worker_V1_Worker.SimpleServiceProtocol
 
     public func interrupt(request: Tavana_Worker_V1_SessionRequest, context: ServerContext) async throws -> Tavana_Worker_V1_SessionReply {
         let record = try await record(request.gateway, request.sessionID)
-        record.session.interrupt()
+        record.interrupt()
         return Self.sessionReply(record, nil)
     }
 
@@ -247,6 +265,7 @@ public final class WorkerEndpoint: Tavana_Worker_V1_Worker.SimpleServiceProtocol
         request: Tavana_Worker_V1_ExecuteRequest, frames response: RPCWriter<ExecuteFrame>, context: ServerContext
     ) async throws {
         let record = try await record(request.gateway, request.sessionID)
+        let interruptsAtArrival = record.interruptCount
         func fail(_ error: any Error) async throws {
             var reply = Tavana_Worker_V1_ExecuteReply()
             reply.failure = WireFailure(error)
@@ -277,11 +296,21 @@ public final class WorkerEndpoint: Tavana_Worker_V1_Worker.SimpleServiceProtocol
             try await inSlot(user: session.user, unless: exempt) {
                 let stream: any ResultStream
                 do {
+                    try record.checkNotInterrupted(since: interruptsAtArrival, call: running)
                     stream = try await session.execute(handle, parameters: parameters)
                 } catch {
                     return try await fail(error)
                 }
                 defer { stream.close() }
+                // A query's work happens as its rows are fetched: one interrupted while it was
+                // starting ends here rather than running unseen.
+                if handle.description.statementType == .select {
+                    do {
+                        try record.checkNotInterrupted(since: interruptsAtArrival, call: running)
+                    } catch {
+                        return try await fail(error)
+                    }
+                }
                 var header = Tavana_Worker_V1_ResultHeader()
                 header.columns = stream.columns.map(WireColumn.init)
                 header.statementType = stream.statementType.rawValue
@@ -333,6 +362,7 @@ public final class WorkerEndpoint: Tavana_Worker_V1_Worker.SimpleServiceProtocol
             // Only while this call's statement runs: a cancel that arrives after it ended
             // (the gateway dropped a stream it had read enough of) must not interrupt the
             // session's next statement.
+            running.cancel()
             if running.value { session.interrupt() }
         }
     }
@@ -340,14 +370,19 @@ public final class WorkerEndpoint: Tavana_Worker_V1_Worker.SimpleServiceProtocol
     public func run(request: Tavana_Worker_V1_RunRequest, context: ServerContext) async throws -> Tavana_Worker_V1_RunReply {
         let record = try await record(request.gateway, request.sessionID)
         let session = record.session
+        let interruptsAtArrival = record.interruptCount
         var reply = Tavana_Worker_V1_RunReply()
         do {
             let running = RunningFlag()
             let changed = try await withRPCCancellationHandler {
                 running.set(true)
                 defer { running.set(false) }
-                return try await inSlot(user: session.user) { try await session.run(request.sql) }
+                return try await inSlot(user: session.user) {
+                    try record.checkNotInterrupted(since: interruptsAtArrival, call: running)
+                    return try await session.run(request.sql)
+                }
             } onCancelRPC: {
+                running.cancel()
                 if running.value { session.interrupt() }
             }
             if let changed {
@@ -549,6 +584,11 @@ public struct WorkerEndpointService: RegistrableRPCService {
 /// Whether a call's statement is still running, for its cancellation handler.
 final class RunningFlag: Sendable {
     private let flag = Atomic<Bool>(false)
+    private let cancelledFlag = Atomic<Bool>(false)
     func set(_ value: Bool) { flag.store(value, ordering: .sequentiallyConsistent) }
     var value: Bool { flag.load(ordering: .sequentiallyConsistent) }
+    /// Set when the gateway cancelled this call: a statement it has not started yet (still
+    /// waiting for a slot) is not started at all.
+    func cancel() { cancelledFlag.store(true, ordering: .sequentiallyConsistent) }
+    var cancelled: Bool { cancelledFlag.load(ordering: .sequentiallyConsistent) }
 }

@@ -542,6 +542,43 @@ final class RemoteWorkerTests: XCTestCase {
         XCTAssertEqual(after, 7, "the interrupted session goes on")
     }
 
+    func testAnInterruptWhileTheCallWaitsForASlotKeepsItsQueryFromRunning() async throws {
+        // DuckDB forgets an interrupt that comes before its query begins: a call that is still
+        // waiting for the worker's slot when the gateway gives up must not start its query
+        // afterwards (it would run for hours, holding the slot, for nobody).
+        let worker = try await startWorker(slots: 1)
+        let gateway = try await connect(to: worker.address)
+        let busy = try await open(gateway.remote)
+        let long = try await busy.prepare("SELECT sum(i) AS s FROM range(1000000000000) t(i)")
+        let first = Task { _ = try await readAll(try await busy.execute(long, parameters: [])) }
+        let running = await eventually(within: .seconds(10)) { worker.endpoint.slots.snapshot.running == 1 }
+        XCTAssertTrue(running)
+        let waiting = try await open(gateway.remote)
+        let second = try await waiting.prepare("SELECT sum(i) AS s FROM range(1000000000000) t(i)")
+        let done = Flag()
+        let queued = Task {
+            defer { done.set() }
+            _ = try await readAll(try await waiting.execute(second, parameters: []))
+        }
+        let isQueued = await eventually(within: .seconds(10)) { worker.endpoint.slots.snapshot.queued == 1 }
+        XCTAssertTrue(isQueued, "the second call waits for the slot")
+        waiting.interrupt()
+        try await Task.sleep(for: .milliseconds(300))
+        busy.interrupt()
+        _ = try? await first.value
+        let ended = await eventually(within: .seconds(10)) { done.isSet }
+        if !ended {
+            XCTFail("the interrupted call ran its query once it got the slot")
+            waiting.interrupt()
+        }
+        let error = await expectError(DuckDBError.self) { try await queued.value }
+        XCTAssertEqual(error?.type, .interrupt)
+        let freed = await eventually(within: .seconds(10)) { worker.endpoint.slots.snapshot.running == 0 }
+        XCTAssertTrue(freed)
+        let after = try await scalar(waiting, "SELECT 9::BIGINT")
+        XCTAssertEqual(after, 9, "the next statement of the interrupted session runs")
+    }
+
     func testWhatTheGatewayAdmitsWithoutASlotTakesNoneOnTheWorker() async throws {
         // The gateway lets transaction control and settings pass its queue (`AdmissionRule`);
         // the worker must agree, or a BEGIN waits here behind the query holding the only slot
