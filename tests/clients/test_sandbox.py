@@ -183,6 +183,7 @@ def test_refusals_are_logged_with_the_user(server):
     lines = [line for line in logs.splitlines() if "sandbox refused a statement" in line and "mallory" in line]
     assert lines, "the refusal is logged, naming the user"
     assert any("/etc/passwd" in line for line in lines)
+    assert len(lines) == 1, f"one refusal, one line: {lines}"
 
 
 def test_the_allowed_folder_is_readable_through_both_front_doors(server, folders):

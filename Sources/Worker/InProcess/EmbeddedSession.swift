@@ -38,9 +38,8 @@ public final class EmbeddedSession: WorkerSession {
         // The sandbox's check reads the whole text: it runs as part of the parse, where an
         // interrupt (a statement timeout) ends the wait for it.
         let worker = self.worker
-        let user = self.user
         let (statement, description, effect) = try await parse { connection in
-            let effect = try worker.check(text, user: user)
+            let effect = try worker.check(text)
             let statement = try connection.prepare(text)
             let description = StatementDescription(
                 statementType: statement.statementType, parameterTypes: statement.parameterTypes,
@@ -76,9 +75,8 @@ public final class EmbeddedSession: WorkerSession {
     public func run(_ sql: String) async throws -> Int? {
         let text = try worker.screen.screen(sql)
         let worker = self.worker
-        let user = self.user
         let (effect, list) = try await parse { connection in
-            (try worker.check(text, user: user), try connection.statements(text))
+            (try worker.check(text), try connection.statements(text))
         }
         var changed: Int?
         for index in 0..<list.count {

@@ -188,14 +188,10 @@ public final class EmbeddedWorker: WorkerService {
     }
 
     /// Refuses what the sandbox does not allow, then what this worker may not run (see
-    /// `localCreateRefusal`). `text` is the screened statement text.
-    func check(_ text: String, user: String) throws -> SessionEffect {
-        do {
-            try sandbox?.check(text)
-        } catch {
-            observe(error, user: user)
-            throw error
-        }
+    /// `localCreateRefusal`). `text` is the screened statement text. Called within `parse`,
+    /// which observes (and so logs) a refusal.
+    func check(_ text: String) throws -> SessionEffect {
+        try sandbox?.check(text)
         let effect = SessionEffect(of: text)
         try check(effect)
         return effect

@@ -41,7 +41,11 @@ struct SQLTokens {
     }
 
     mutating func next() -> Token? {
-        guard let raw = nextRaw() else { return nil }
+        nextRaw().map(token)
+    }
+
+    /// A raw token with its text.
+    func token(_ raw: Raw) -> Token {
         switch raw.kind {
         case .word: return .word(upper(raw.range))
         case .quoted: return .quoted(unquoted(raw.range))

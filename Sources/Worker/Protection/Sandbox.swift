@@ -80,9 +80,11 @@ public struct Sandbox: Sendable, Equatable {
         }
         return refused
     }()
-    /// Lengths of the words worth upper-casing to compare: refused names, `query` and
-    /// `query_table`; any word at least as long as the metadata prefix is compared too.
-    static let checkedLengths = Set(refusedFunctions.keys.map(\.utf8.count) + [5, 11])
+    /// Functions that run SQL given as text (`query`) or name a table by text (`query_table`).
+    static let textRunners: Set<String> = ["QUERY", "QUERY_TABLE"]
+    /// Lengths of the words worth upper-casing to compare: refused names and the text runners;
+    /// any word at least as long as the metadata prefix is compared too.
+    static let checkedLengths = Set(refusedFunctions.keys.map(\.utf8.count) + textRunners.map(\.utf8.count))
 
     /// DuckLake attaches its metadata database under this prefix; writing there corrupts the
     /// shared catalog for everyone.
@@ -158,25 +160,11 @@ public struct Sandbox: Sendable, Equatable {
     }
 
     private func scan(_ raw: SQLTokens.Raw, into scan: inout StatementScan, _ tokens: SQLTokens) throws {
-        if scan.head.count < StatementScan.headLength {
-            switch raw.kind {
-            case .word: scan.head.append(.word(tokens.upper(raw.range)))
-            case .quoted: scan.head.append(.quoted(tokens.unquoted(raw.range)))
-            case .literal: scan.head.append(.literal(Array(tokens.s[raw.range])))
-            case .symbol(let c): scan.head.append(.symbol(c))
-            }
-        }
+        if scan.head.count < StatementScan.headLength { scan.head.append(tokens.token(raw)) }
         let topLevel = tokens.depth == 0 && raw.kind != .symbol(UInt8(ascii: ")"))
         if scan.previousWasTopLevelTo {
             scan.previousWasTopLevelTo = false
-            if scan.copyTarget == nil {
-                switch raw.kind {
-                case .word: scan.copyTarget = .word(tokens.upper(raw.range))
-                case .quoted: scan.copyTarget = .quoted(tokens.unquoted(raw.range))
-                case .literal: scan.copyTarget = .literal(Array(tokens.s[raw.range]))
-                case .symbol(let c): scan.copyTarget = .symbol(c)
-                }
-            }
+            if scan.copyTarget == nil { scan.copyTarget = tokens.token(raw) }
         }
         if raw.kind == .literal && topLevel && scan.firstTopLevelLiteral == nil {
             scan.firstTopLevelLiteral = Array(tokens.s[raw.range])
@@ -214,7 +202,7 @@ public struct Sandbox: Sendable, Equatable {
         default:
             return
         }
-        if name == "QUERY" || name == "QUERY_TABLE" {
+        if Self.textRunners.contains(name) {
             scan.queryCall = .named(name.lowercased())
             return
         }
