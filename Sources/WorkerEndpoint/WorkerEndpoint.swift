@@ -266,7 +266,14 @@ public final class WorkerEndpoint: Tavana_Worker_V1_Worker.SimpleServiceProtocol
     ) async throws {
         let record = try await record(request.gateway, request.sessionID)
         let interruptsAtArrival = record.interruptCount
+        // A gateway that goes away (its client disconnected or cancelled) cancels this call
+        // (grpc-swift signals that through the RPC's cancellation handler, not the task's);
+        // DuckDB is interrupted rather than left running for nobody.
+        let running = RunningFlag()
         func fail(_ error: any Error) async throws {
+            // The statement is over: the gateway's cancel once it has read the failure must
+            // not interrupt the session's next statement.
+            running.set(false)
             var reply = Tavana_Worker_V1_ExecuteReply()
             reply.failure = WireFailure(error)
             try await response.write(.reply(reply))
@@ -281,10 +288,6 @@ public final class WorkerEndpoint: Tavana_Worker_V1_Worker.SimpleServiceProtocol
             return try await fail(error)
         }
         let session = record.session
-        // A gateway that goes away (its client disconnected or cancelled) cancels this call
-        // (grpc-swift signals that through the RPC's cancellation handler, not the task's);
-        // DuckDB is interrupted rather than left running for nobody.
-        let running = RunningFlag()
         try await withRPCCancellationHandler {
             running.set(true)
             defer { running.set(false) }
