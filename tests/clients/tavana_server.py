@@ -222,7 +222,8 @@ class TavanaServer(LoggedProcess):
             engine += ["--database", ":memory:"]
         worker_env = dict(env)
         if self.shared_catalog:
-            worker_env.update(shared_catalog(self._dir.name))
+            # A test may put the lake's data elsewhere (object storage) through its env.
+            worker_env.update({k: v for k, v in shared_catalog(self._dir.name).items() if k not in self.extra_env})
         self.worker_procs = [WorkerProcess(self.binary, engine + self.config_args(), worker_env, self._dir.name, i)
                              for i in range(count)]
         deadline = time.monotonic() + START_TIMEOUT

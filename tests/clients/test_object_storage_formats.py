@@ -1,0 +1,239 @@
+"""The table formats users keep in object storage, read the way the product spec shows them:
+`SELECT * FROM delta_scan('s3://bucket/table')` through psql, psycopg and ADBC, plus
+Iceberg, JSON, GCS paths through a TYPE gcs secret, `COPY ... TO` object storage when the
+operator allows writes, and cluster mode's DuckLake catalog with its data on S3.
+
+Everything runs with the sandbox on (the default): DuckDB's external access is off and only
+object storage, the allowed folders and the lake's data path are reachable. The S3 server is
+moto on loopback; the Delta table is written by `deltalake` (delta-rs) and the Iceberg table
+by `pyiceberg`, so neither is DuckDB reading its own output."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+
+import adbc_driver_flightsql.dbapi
+import psycopg
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from tavana_server import HOST, running_server
+from test_flight_sql import flight_port
+from test_object_storage import free_port
+
+pytest_plugins = ["tavana_server"]
+pytestmark = pytest.mark.timeout(180)
+
+KEY_ID = "formats-key"
+SECRET = "formats-s3cr3t-never-shown"
+GCS_KEY_ID = "formats-gcs-key"
+GCS_SECRET = "formats-gcs-s3cr3t-never-shown"
+BUCKET = "bucket"
+PSQL = "/usr/bin/psql"
+
+# What the Delta table holds after its two commits (a write, then an append).
+DELTA_ROWS = [(1, "ada"), (2, "grace"), (3, "edsger"), (4, "barbara")]
+
+
+def boto(endpoint: str):
+    import boto3
+    return boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET,
+                        region_name="us-east-1")
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """moto on loopback with bucket `bucket`: a Delta table at `table` (two commits), an
+    Iceberg table (its metadata file's path is yielded), JSON lines and hive-partitioned
+    Parquet."""
+    port = free_port()
+    moto = os.path.join(os.path.dirname(sys.executable), "moto_server")
+    proc = subprocess.Popen([moto, "-H", HOST, "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    endpoint = f"http://{HOST}:{port}"
+    try:
+        client = boto(endpoint)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                client.create_bucket(Bucket=BUCKET)
+                break
+            except Exception:  # noqa: BLE001 - not listening yet
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.2)
+
+        from deltalake import write_deltalake
+        options = {"AWS_ENDPOINT_URL": endpoint, "AWS_ALLOW_HTTP": "true", "AWS_S3_ALLOW_UNSAFE_RENAME": "true",
+                   "AWS_ACCESS_KEY_ID": KEY_ID, "AWS_SECRET_ACCESS_KEY": SECRET, "AWS_REGION": "us-east-1"}
+        first = pa.table({"id": pa.array([r[0] for r in DELTA_ROWS[:3]], pa.int64()),
+                          "name": [r[1] for r in DELTA_ROWS[:3]]})
+        write_deltalake(f"s3://{BUCKET}/table", first, storage_options=options)
+        write_deltalake(f"s3://{BUCKET}/table", pa.table({"id": pa.array([4], pa.int64()), "name": ["barbara"]}),
+                        storage_options=options, mode="append")
+
+        from pyiceberg.catalog.sql import SqlCatalog
+        catalog_db = tmp_path_factory.mktemp("iceberg") / "catalog.db"
+        catalog = SqlCatalog("test", uri=f"sqlite:///{catalog_db}", warehouse=f"s3://{BUCKET}/iceberg",
+                             **{"s3.endpoint": endpoint, "s3.access-key-id": KEY_ID, "s3.secret-access-key": SECRET,
+                                "s3.region": "us-east-1"})
+        catalog.create_namespace("sales")
+        events = pa.table({"day": pa.array([1, 1, 2, 3], pa.int32()), "amount": pa.array([10.5, 2.0, 7.25, 1.0])})
+        iceberg = catalog.create_table("sales.events", schema=events.schema)
+        iceberg.append(events)
+
+        lines = "".join(json.dumps({"user": f"u{i}", "score": i * 3}) + "\n" for i in range(20))
+        client.put_object(Bucket=BUCKET, Key="json/scores.jsonl", Body=lines.encode())
+        for year in (2024, 2025):
+            buf = io.BytesIO()
+            pq.write_table(pa.table({"v": pa.array(range(year - 2020), pa.int64())}), buf)
+            client.put_object(Bucket=BUCKET, Key=f"hive/year={year}/part-0.parquet", Body=buf.getvalue())
+        yield {"endpoint": endpoint, "iceberg": iceberg.metadata_location}
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def storage_env(endpoint: str, **extra: str) -> dict[str, str]:
+    return {"TAVANA_OBJECT_STORAGE_ENDPOINT": endpoint, "TAVANA_OBJECT_STORAGE_BUCKET": BUCKET,
+            "TAVANA_OBJECT_STORAGE_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": KEY_ID, "AWS_SECRET_ACCESS_KEY": SECRET,
+            "GCS_HMAC_KEY_ID": GCS_KEY_ID, "GCS_HMAC_SECRET": GCS_SECRET, **extra}
+
+
+@pytest.fixture(scope="module")
+def server(tavana_bin, store):
+    # The default extensions (httpfs, aws, azure, delta, avro, iceberg, ...), as users get them.
+    with running_server(tavana_bin, name="formats", env=storage_env(store["endpoint"]), default_extensions=True,
+                        shared_catalog=False) as s:
+        s.flight_port = flight_port(s)
+        yield s
+
+
+def adbc_table(server, sql: str) -> pa.Table:
+    uri = f"grpc://{server.host}:{server.flight_port}"
+    with adbc_driver_flightsql.dbapi.connect(uri, autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute(sql)
+        return cur.fetch_arrow_table()
+
+
+def all_logs(server) -> str:
+    return server.log() + "".join(open(w.log_path, errors="replace").read() for w in server.worker_procs)
+
+
+def test_the_spec_query_through_psql(server):
+    r = subprocess.run([PSQL, "-X", "-At", "-v", "ON_ERROR_STOP=1", "-d", server.conninfo(),
+                        "-c", "SELECT * FROM delta_scan('s3://bucket/table')"],
+                       capture_output=True, text=True, timeout=60,
+                       env={**{k: v for k, v in os.environ.items() if not k.startswith("PG")}, "PGCONNECT_TIMEOUT": "10"})
+    assert r.returncode == 0, r.stderr
+    assert sorted(r.stdout.splitlines()) == sorted(f"{i}|{n}" for i, n in DELTA_ROWS)
+
+
+def test_the_spec_query_through_psycopg(server):
+    with server.connect() as c:
+        cur = c.execute("SELECT * FROM delta_scan('s3://bucket/table')")
+        rows = cur.fetchall()
+        names = [d.name for d in cur.description]
+    assert names == ["id", "name"]
+    assert sorted(rows) == DELTA_ROWS
+
+
+def test_the_spec_query_through_adbc(server):
+    table = adbc_table(server, "SELECT * FROM delta_scan('s3://bucket/table')")
+    assert table.schema.field("id").type == pa.int64()
+    assert sorted(zip(table.column("id").to_pylist(), table.column("name").to_pylist())) == DELTA_ROWS
+
+
+def test_delta_filters_and_aggregates_push_through(server):
+    with server.connect() as c:
+        assert c.execute("SELECT count(*), max(name) FROM delta_scan('s3://bucket/table') WHERE id >= 2").fetchone() \
+            == (3, "grace")
+
+
+def test_iceberg_through_both_front_doors(server, store):
+    sql = f"SELECT day, sum(amount) AS total FROM iceberg_scan('{store['iceberg']}') GROUP BY day ORDER BY day"
+    with server.connect() as c:
+        assert c.execute(sql).fetchall() == [(1, 12.5), (2, 7.25), (3, 1.0)]
+    table = adbc_table(server, sql)
+    assert table.column("total").to_pylist() == [12.5, 7.25, 1.0]
+
+
+def test_json_lines_over_s3(server):
+    with server.connect() as c:
+        assert c.execute("SELECT count(*), sum(score) FROM read_json('s3://bucket/json/scores.jsonl')").fetchone() \
+            == (20, 3 * 190)
+
+
+def test_hive_partitioned_parquet_with_a_glob(server):
+    table = adbc_table(server, "SELECT year, count(*) AS n FROM read_parquet('s3://bucket/hive/*/*.parquet', "
+                               "hive_partitioning=true) GROUP BY year ORDER BY year")
+    assert [int(y) for y in table.column("year").to_pylist()] == [2024, 2025]
+    assert table.column("n").to_pylist() == [4, 5]
+
+
+@pytest.mark.parametrize("scheme", ["gs", "gcs"])
+def test_gcs_paths_through_the_gcs_secret(server, scheme):
+    # The GCS HMAC keys become a TYPE gcs secret on the same (S3-compatible) endpoint.
+    with server.connect() as c:
+        assert c.execute(f"SELECT count(*) FROM delta_scan('{scheme}://bucket/table')").fetchone() == (4,)
+        assert c.execute(f"SELECT count(*) FROM read_json('{scheme}://bucket/json/scores.jsonl')").fetchone() == (20,)
+        secrets = c.execute("SELECT name, type, secret_string FROM duckdb_secrets() ORDER BY name").fetchall()
+    assert [(n, t) for n, t, _ in secrets] == [("tavana_gcs", "gcs"), ("tavana_s3", "s3")]
+    assert all(SECRET not in s and GCS_SECRET not in s for _, _, s in secrets)
+    logs = all_logs(server)
+    assert SECRET not in logs and GCS_SECRET not in logs
+
+
+def test_copy_to_object_storage_is_refused_without_writes(server, store):
+    with server.connect() as c:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege) as e:
+            c.execute("COPY (SELECT 1 AS x) TO 's3://bucket/refused/x.parquet'")
+        assert "objectStorageWrites" in str(e.value) or "sandbox" in str(e.value)
+        assert c.execute("SELECT 1").fetchone() == (1,)
+    listed = boto(store["endpoint"]).list_objects_v2(Bucket=BUCKET, Prefix="refused/")
+    assert listed.get("KeyCount", 0) == 0
+
+
+def test_copy_to_object_storage_when_the_operator_allows_writes(tavana_bin, store):
+    env = storage_env(store["endpoint"], TAVANA_OBJECT_STORAGE_WRITES="true")
+    with running_server(tavana_bin, name="formats-writes", env=env, default_extensions=True,
+                        shared_catalog=False) as s, s.connect() as c:
+        c.execute("COPY (SELECT range AS i, 'r' || range AS label FROM range(100)) TO 's3://bucket/written/r.parquet'")
+        c.execute("COPY (SELECT range AS i, range * 2 AS doubled FROM range(10)) TO 's3://bucket/written/csv' (FORMAT csv, PARTITION_BY (i))")
+        assert c.execute("SELECT count(*), sum(i) FROM 's3://bucket/written/r.parquet'").fetchone() == (100, 4950)
+        # Writes go to object storage only: a local path is still refused.
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            c.execute("COPY (SELECT 1) TO '/tmp/tavana-formats-escape.csv'")
+    assert not os.path.exists("/tmp/tavana-formats-escape.csv")
+    # What landed, read back by another client of the same S3 server.
+    body = boto(store["endpoint"]).get_object(Bucket=BUCKET, Key="written/r.parquet")["Body"].read()
+    table = pq.read_table(io.BytesIO(body))
+    assert table.num_rows == 100 and table.column("label").to_pylist()[:2] == ["r0", "r1"]
+    keys = [o["Key"] for o in boto(store["endpoint"]).list_objects_v2(Bucket=BUCKET, Prefix="written/csv/")["Contents"]]
+    assert len(keys) == 10 and all(k.startswith("written/csv/i=") for k in keys)
+
+
+def test_a_ducklake_table_written_through_one_worker_is_read_through_the_other_with_its_data_on_s3(tavana_bin, store):
+    # Always a cluster: this is the shared catalog of cluster mode, its data in the S3 server.
+    env = storage_env(store["endpoint"], TAVANA_DUCKLAKE_DATA_PATH="s3://bucket/lake/")
+    with running_server(tavana_bin, name="lake-on-s3", workers=4, cluster=True, env=env,
+                        config={"extensions": ["httpfs"]}) as s:
+        from test_cluster import worker_value
+        conns = [s.connect() for _ in range(6)]
+        try:
+            # Sessions spread over both workers, so each reads files the other one wrote.
+            counts = [worker_value(w, "tavana_sessions") for w in s.worker_procs]
+            assert len(counts) == 2 and all(n >= 1 for n in counts), f"sessions not on both workers: {counts}"
+            conns[0].execute("CREATE TABLE trips AS SELECT range AS id, range * 1.5 AS km FROM range(1000)")
+            conns[5].execute("INSERT INTO trips VALUES (1000, 0.5)")
+            for c in conns:
+                assert c.execute("SELECT count(*), max(id) FROM trips").fetchone() == (1001, 1000)
+        finally:
+            for c in conns:
+                c.close()
+    keys = [o["Key"] for o in boto(store["endpoint"]).list_objects_v2(Bucket=BUCKET, Prefix="lake/")["Contents"]]
+    assert any(k.endswith(".parquet") for k in keys), keys
