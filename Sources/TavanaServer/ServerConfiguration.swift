@@ -122,6 +122,10 @@ public struct ServerConfiguration: Sendable, Equatable {
         public var allowedDirectories: [String]?
         /// Whether COPY TO / EXPORT DATABASE may write to object storage.
         public var objectStorageWrites = false
+        /// Read-only databases every worker attaches at start, by name (docs/object-storage.md).
+        public var attachments: [String: String] = [:]
+        /// Operator SQL every worker runs at start, after the attachments: views, macros.
+        public var startupSQL: [String] = []
     }
 
     public struct AdmissionSettings: Sendable, Equatable {
@@ -274,6 +278,66 @@ public struct ServerConfiguration: Sendable, Equatable {
         if let v = layer.objectStorageWrites { engine.objectStorageWrites = try Self.boolean("objectStorageWrites", v) }
         if let v = layer.sandbox { engine.sandbox = try Self.boolean("sandbox", v) }
         if let v = layer.allowedDirectories { engine.allowedDirectories = v }
+        if let v = layer.attach {
+            for (name, path) in v {
+                try Self.checkAttachment(name: name, path: path)
+            }
+            engine.attachments = v
+        }
+        if let v = layer.startupSql { engine.startupSQL = v.filter { !$0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty } }
+        if let path = layer.startupSqlFile, !path.isEmpty {
+            guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+                throw ConfigurationError.invalid("startupSqlFile \(path) cannot be read as UTF-8 text")
+            }
+            engine.startupSQL.append(text)
+        }
+    }
+
+    /// Names the sessions already use, which an attachment may not take.
+    static let reservedCatalogNames: Set<String> = ["memory", "system", "temp", "main", sharedCatalogName]
+
+    static func checkAttachment(name: String, path: String) throws {
+        func letter(_ b: UInt8) -> Bool { (b | 0x20) >= UInt8(ascii: "a") && (b | 0x20) <= UInt8(ascii: "z") || b == UInt8(ascii: "_") }
+        func digit(_ b: UInt8) -> Bool { b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9") }
+        guard let first = name.utf8.first, letter(first), name.utf8.allSatisfy({ letter($0) || digit($0) }), name.utf8.count <= 63 else {
+            throw ConfigurationError.invalid("attach: \(name) is not a database name (letters, digits and _, starting with a letter or _)")
+        }
+        guard !reservedCatalogNames.contains(name.lowercased()) else {
+            throw ConfigurationError.invalid("attach: the name \(name) is taken")
+        }
+        guard !path.trimmingCharacters(in: .whitespaces).isEmpty else {
+            throw ConfigurationError.invalid("attach: \(name) needs a path")
+        }
+    }
+
+    /// The attachments and start-up SQL, as the statements a worker runs once at start (after
+    /// the shared catalog, so views may name its tables; before the sandbox locks the database,
+    /// so the operator's statements are not confined). Attached in name order, read-only:
+    /// every worker sees the same files, and no session may change them.
+    var operatorStartup: [String] {
+        engine.attachments.keys.sorted().map { name in
+            "ATTACH \(SQLText.literal(engine.attachments[name]!)) AS \(SQLText.identifier(name)) (READ_ONLY)"
+        } + engine.startupSQL
+    }
+
+    /// The catalog DuckDB names the worker's own database: `memory`, or a file's name
+    /// without its extension.
+    var ownCatalogName: String {
+        if engine.database == ":memory:" || engine.database.isEmpty { return "memory" }
+        let file = (engine.database as NSString).lastPathComponent
+        return (file as NSString).deletingPathExtension
+    }
+
+    /// What every session runs first: the shared catalog as its default database and, when
+    /// start-up SQL made views or macros in the worker's own database, that database on the
+    /// search path too (so they are found by their bare names).
+    var sessionSetup: [String] {
+        guard cluster.ducklakeMetadata != nil else { return [] }
+        var setup = ["USE \(Self.sharedCatalogName)"]
+        if !engine.startupSQL.isEmpty {
+            setup.append("SET search_path = \(SQLText.literal("\(Self.sharedCatalogName).main,\(ownCatalogName).main"))")
+        }
+        return setup
     }
 
     static func boolean(_ key: String, _ text: String) throws -> Bool {
@@ -332,7 +396,7 @@ public struct ServerConfiguration: Sendable, Equatable {
             database: databaseConfiguration(sizing: sizing), executionThreads: engine.executionThreads ?? admission.slots * 2 + 2,
             parseThreads: parse, parseThreadsPerUser: min(parse, engine.parseThreadsPerUser ?? max(1, parse / 2)),
             maxStatementBytes: engine.maxStatementBytes, spoolDirectory: engine.spoolDirectory,
-            objectStorage: objectStorage, startup: sharedCatalogStartup, sessionSetup: cluster.ducklakeMetadata == nil ? [] : ["USE \(Self.sharedCatalogName)"])
+            objectStorage: objectStorage, startup: sharedCatalogStartup + operatorStartup, sessionSetup: sessionSetup)
         if engine.sandbox {
             var allowed = engine.allowedDirectories ?? defaultAllowedDirectories
             // DuckLake reads and writes its data files through DuckDB's file system, which the

@@ -65,6 +65,13 @@ public struct SettingsLayer: Sendable, Equatable, Codable {
     // The sandbox (docs/security.md).
     public var sandbox: String?
     public var allowedDirectories: [String]?
+    // What every worker sets up when it starts (docs/object-storage.md).
+    /// Read-only databases attached at start: name -> path (`s3://…/ref.duckdb`).
+    public var attach: [String: String]?
+    /// SQL run once on each worker at start (views, macros); several statements allowed.
+    public var startupSql: [String]?
+    /// A file of start-up SQL (a mounted ConfigMap), run after `startupSql`.
+    public var startupSqlFile: String?
 
     public init() {}
 
@@ -78,7 +85,7 @@ public struct SettingsLayer: Sendable, Equatable, Codable {
         case workerAddresses, workerDNS, gatewayID, workerPort, workerSlots, workerID, workerSessionTTL
         case workerDrainGracePeriod, ducklakeMetadata, ducklakeDataPath, gatewayPeers, gatewayPeerDNS, workerTLSCA
         case objectStorageEndpoint, objectStorageBucket, objectStorageRegion, objectStorageUrlStyle, objectStorageUseSSL
-        case objectStorageWrites, sandbox, allowedDirectories
+        case objectStorageWrites, sandbox, allowedDirectories, attach, startupSql, startupSqlFile
     }
 
     /// The environment variable of each key.
@@ -111,6 +118,7 @@ public struct SettingsLayer: Sendable, Equatable, Codable {
         "TAVANA_OBJECT_STORAGE_REGION": .objectStorageRegion, "TAVANA_OBJECT_STORAGE_URL_STYLE": .objectStorageUrlStyle,
         "TAVANA_OBJECT_STORAGE_USE_SSL": .objectStorageUseSSL, "TAVANA_OBJECT_STORAGE_WRITES": .objectStorageWrites,
         "TAVANA_SANDBOX": .sandbox, "TAVANA_ALLOWED_DIRECTORIES": .allowedDirectories,
+        "TAVANA_ATTACH": .attach, "TAVANA_STARTUP_SQL": .startupSql, "TAVANA_STARTUP_SQL_FILE": .startupSqlFile,
     ]
 
     public init(from decoder: any Decoder) throws {
@@ -124,6 +132,20 @@ public struct SettingsLayer: Sendable, Equatable, Codable {
             switch key {
             case .users:
                 users = try c.decode([String: String].self, forKey: key)
+            case .attach:
+                // An object of name: path, or the environment's `name=path,...`.
+                if let map = try? c.decode([String: String].self, forKey: key) {
+                    attach = map
+                } else {
+                    try set(key, try c.decode(FlexibleString.self, forKey: key).value)
+                }
+            case .startupSql:
+                // A list of statements, or one string (which may hold several).
+                if let list = try? c.decode([String].self, forKey: key) {
+                    startupSql = list
+                } else {
+                    try set(key, try c.decode(FlexibleString.self, forKey: key).value)
+                }
             case .extensions, .workerAddresses, .gatewayPeers, .allowedDirectories:
                 // A list, or one comma-separated string as in the environment.
                 if let list = try? c.decode([String].self, forKey: key) {
@@ -241,6 +263,18 @@ public struct SettingsLayer: Sendable, Equatable, Codable {
         case .sandbox: sandbox = text
         case .allowedDirectories:
             allowedDirectories = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        case .attach:
+            var map: [String: String] = [:]
+            for entry in text.split(separator: ",") {
+                guard let equals = entry.firstIndex(of: "=") else {
+                    throw ServerConfiguration.ConfigurationError.invalid("attach entries are name=path, got \(entry)")
+                }
+                map[entry[..<equals].trimmingCharacters(in: .whitespaces)] =
+                    entry[entry.index(after: equals)...].trimmingCharacters(in: .whitespaces)
+            }
+            attach = map
+        case .startupSql: startupSql = [text]
+        case .startupSqlFile: startupSqlFile = text
         }
     }
 

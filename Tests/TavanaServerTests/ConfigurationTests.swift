@@ -44,6 +44,44 @@ final class ConfigurationTests: XCTestCase {
         XCTAssertThrowsError(try c.apply(configFile: try file(#"{"awsSecretAccessKey": "x"}"#)))
     }
 
+    func testReadOnlyAttachmentsAndStartUpSQLRunOnEveryWorkerInThatOrder() throws {
+        var c = ServerConfiguration()
+        let sqlFile = try file("CREATE MACRO twice(x) AS x * 2;\nCREATE VIEW v2 AS SELECT twice(21) AS n;")
+        try c.apply(configFile: try file(#"""
+            {"attach": {"ref": "s3://bucket/it's/ref.duckdb", "local_db": "/data/local.duckdb"},
+             "startupSql": ["CREATE VIEW people AS SELECT * FROM ref.people"], "startupSqlFile": "\#(sqlFile)"}
+            """#))
+        XCTAssertEqual(c.workerConfiguration().startup, [
+            "ATTACH '/data/local.duckdb' AS \"local_db\" (READ_ONLY)",
+            "ATTACH 's3://bucket/it''s/ref.duckdb' AS \"ref\" (READ_ONLY)",
+            "CREATE VIEW people AS SELECT * FROM ref.people",
+            "CREATE MACRO twice(x) AS x * 2;\nCREATE VIEW v2 AS SELECT twice(21) AS n;",
+        ], "attachments in name order, then the statements, then the file")
+        XCTAssertEqual(c.workerConfiguration().sessionSetup, [], "without a shared catalog the views are in the default database")
+        // With the shared catalog as the sessions' default, the worker's own database stays on
+        // the search path, so the views and macros are found by their names.
+        try c.apply(environment: ["TAVANA_DUCKLAKE_METADATA": "postgres:dbname=lake"])
+        let worker = c.workerConfiguration()
+        XCTAssertEqual(worker.startup.first, "ATTACH 'ducklake:postgres:dbname=lake' AS lake", "the shared catalog first: views may use it")
+        XCTAssertEqual(worker.sessionSetup, ["USE lake", "SET search_path = 'lake.main,memory.main'"])
+        c.engine.database = "/data/ref-2.duckdb"
+        XCTAssertEqual(c.workerConfiguration().sessionSetup.last, "SET search_path = 'lake.main,ref-2.main'")
+
+        // The environment's forms.
+        var e = ServerConfiguration()
+        try e.apply(environment: ["TAVANA_ATTACH": "a=s3://b/a.duckdb, b = gs://b/b.duckdb", "TAVANA_STARTUP_SQL": "SELECT 1; SELECT 2"])
+        XCTAssertEqual(e.engine.attachments, ["a": "s3://b/a.duckdb", "b": "gs://b/b.duckdb"])
+        XCTAssertEqual(e.engine.startupSQL, ["SELECT 1; SELECT 2"])
+
+        // Names that would clash with the sessions' own, or break the statement, are refused.
+        for bad in ["a=", "=s3://x", "1st=s3://x", "lake=s3://x", "memory=s3://x", "a-b=s3://x", "a\"b=s3://x", "noequals"] {
+            var b = ServerConfiguration()
+            XCTAssertThrowsError(try b.apply(environment: ["TAVANA_ATTACH": bad]), bad)
+        }
+        var missing = ServerConfiguration()
+        XCTAssertThrowsError(try missing.apply(environment: ["TAVANA_STARTUP_SQL_FILE": "/nonexistent/startup.sql"]))
+    }
+
     func testClusterSettings() throws {
         var c = ServerConfiguration()
         try c.apply(environment: [

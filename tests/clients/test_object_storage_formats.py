@@ -237,3 +237,64 @@ def test_a_ducklake_table_written_through_one_worker_is_read_through_the_other_w
                 c.close()
     keys = [o["Key"] for o in boto(store["endpoint"]).list_objects_v2(Bucket=BUCKET, Prefix="lake/")["Contents"]]
     assert any(k.endswith(".parquet") for k in keys), keys
+
+
+def reference_databases(tmp_path, endpoint: str) -> dict[str, str]:
+    """Two DuckDB files written by DuckDB's Python package: one in the bucket, one on a local
+    disk outside every allowed folder (as a volume mounted into the pod would be)."""
+    import duckdb
+    remote = tmp_path / "ref.duckdb"
+    with duckdb.connect(str(remote)) as d:
+        d.execute("CREATE TABLE countries AS SELECT range AS id, 'c' || range AS name FROM range(250)")
+    boto(endpoint).put_object(Bucket=BUCKET, Key="ref/ref.duckdb", Body=remote.read_bytes())
+    (tmp_path / "mounted").mkdir()
+    local = tmp_path / "mounted" / "codes.duckdb"
+    with duckdb.connect(str(local)) as d:
+        d.execute("CREATE TABLE codes AS SELECT * FROM (VALUES ('ada', 'A'), ('grace', 'G')) t(name, code)")
+    return {"ref": f"s3://{BUCKET}/ref/ref.duckdb", "codes": str(local)}
+
+
+def test_read_only_databases_and_start_up_sql_on_every_worker(tavana_bin, store, tmp_path):
+    config = {
+        "attach": reference_databases(tmp_path, store["endpoint"]),
+        # Run once per worker, as the operator: a view over the Delta table and the local
+        # database, and a macro.
+        "startupSql": ["CREATE VIEW people AS SELECT p.id, p.name, c.code FROM delta_scan('s3://bucket/table') p "
+                       "LEFT JOIN codes.codes c USING (name)",
+                       "CREATE MACRO km_to_miles(km) AS round(km * 0.621371, 3)"],
+    }
+    with running_server(tavana_bin, name="formats-startup", env=storage_env(store["endpoint"]), config=config,
+                        default_extensions=True) as s:
+        s.flight_port = flight_port(s)
+        conns = [s.connect() for _ in range(4)]
+        try:
+            for c in conns:  # every session, on whichever worker it landed
+                assert c.execute("SELECT count(*), max(id) FROM ref.countries").fetchone() == (250, 249)
+                assert sorted(c.execute("SELECT id, name, code FROM people").fetchall()) == [
+                    (1, "ada", "A"), (2, "grace", "G"), (3, "edsger", None), (4, "barbara", None)]
+                assert float(c.execute("SELECT km_to_miles(10)").fetchone()[0]) == 6.214
+            table = adbc_table(s, "SELECT r.name, p.name AS person FROM ref.countries r JOIN people p ON r.id = p.id ORDER BY r.id")
+            assert table.column("name").to_pylist() == ["c1", "c2", "c3", "c4"]
+            assert table.column("person").to_pylist() == [n for _, n in DELTA_ROWS]
+            c = conns[0]
+            # Read-only for every session, and not theirs to detach.
+            with pytest.raises(psycopg.Error, match="read-only"):
+                c.execute("INSERT INTO ref.countries VALUES (999, 'x')")
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                c.execute("DETACH codes")
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                c.execute(f"ATTACH '{tmp_path}/mounted/codes.duckdb' AS mine")
+            assert c.execute("SELECT count(*) FROM codes.codes").fetchone() == (2,)
+        finally:
+            for c in conns:
+                c.close()
+
+
+def test_a_start_up_statement_that_fails_stops_the_server_with_a_clear_message(tavana_bin, store, tmp_path):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"extensions": [], "startupSql": ["CREATE VIEW broken AS SELECT * FROM no_such_table"]}))
+    r = subprocess.run([tavana_bin, "serve", "--host", HOST, "--pg-port", str(free_port()), "--flight-port", str(free_port()),
+                        "--http-port", str(free_port()), "--config", str(config)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode not in (0, -6, -11, 134, 139), r.stderr
+    assert "start-up statement 1 of 1 failed" in r.stderr and "no_such_table" in r.stderr, r.stderr

@@ -22,7 +22,8 @@ public struct WorkerConfiguration: Sendable, Equatable {
     /// Object storage the worker signs in to: DuckDB secrets made before `startup` runs (a
     /// shared catalog's data may live there).
     public var objectStorage = ObjectStorageConfiguration()
-    /// Statements run once when the database opens (attaching the shared catalog).
+    /// Statements run once when the database opens, before the sandbox locks it: attaching
+    /// the shared catalog, the operator's read-only databases, the operator's start-up SQL.
     public var startup: [String]
     /// Statements run at the start of every session, before the front door's own (making the
     /// shared catalog the default database).
@@ -95,9 +96,16 @@ public final class EmbeddedWorker: WorkerService {
         }
         if !configuration.startup.isEmpty {
             let connection = try database.connect()
-            for statement in configuration.startup {
-                try Self.runAtStartup(statement, on: connection, logger: logger)
+            for (index, statement) in configuration.startup.enumerated() {
+                do {
+                    try Self.runAtStartup(statement, on: connection, logger: logger)
+                } catch let error as DuckDBError {
+                    // The worker does not start half set up: say which statement failed.
+                    throw DuckDBError(error.type, "start-up statement \(index + 1) of \(configuration.startup.count) failed: "
+                        + configuration.objectStorage.redact(error.message))
+                }
             }
+            logger.info("start-up statements run", metadata: ["count": "\(configuration.startup.count)"])
         }
         let spoolBase = configuration.spoolDirectory ?? configuration.database.tempDirectory
             ?? FileManager.default.temporaryDirectory.path
