@@ -46,6 +46,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.20.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
         .package(url: "https://github.com/apple/swift-async-algorithms", from: "1.0.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         .target(
@@ -71,6 +72,17 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // Temporary cloud credentials Tavana obtains itself where DuckDB's credential chains
+        // fall short (docs/object-storage.md): AWS web identity through STS.
+        .target(
+            name: "CloudCredentials",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),
@@ -183,7 +195,7 @@ let package = Package(
             name: "TavanaServer",
             dependencies: [
                 "PostgresWire", "FlightSQL", "Scheduler", "Worker", "DuckDB", "Observability",
-                "WorkerEndpoint", "RemoteWorker", "WorkerProtocol",
+                "WorkerEndpoint", "RemoteWorker", "WorkerProtocol", "CloudCredentials",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -233,6 +245,7 @@ let package = Package(
             name: "SchedulerTests",
             dependencies: ["Scheduler", "Worker", "WorkerTesting", "TestSupport", "DuckDB", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),
+        .testTarget(name: "CloudCredentialsTests", dependencies: ["CloudCredentials"], swiftSettings: strict),
         .testTarget(
             name: "TavanaServerTests",
             dependencies: [

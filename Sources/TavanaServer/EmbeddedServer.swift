@@ -28,7 +28,8 @@ public struct EmbeddedServer: Sendable {
         let tls = try makeTLSContext()
         let limits = ContainerLimits.read(root: config.engine.cgroupRoot)
         let sizing = config.sizing(limits)
-        let workerConfig = config.workerConfiguration(sizing: sizing, defaultAllowedDirectories: ServerConfiguration.sampleDataDirectories())
+        var workerConfig = config.workerConfiguration(sizing: sizing, defaultAllowedDirectories: ServerConfiguration.sampleDataDirectories())
+        let refresh = try await WebIdentityRefresh.start(config, storage: &workerConfig.objectStorage, logger: logger)
         let dbConfig = workerConfig.database
         if limits != ContainerLimits() {
             logger.info("container limits", metadata: [
@@ -52,7 +53,9 @@ public struct EmbeddedServer: Sendable {
         // it returns) are closed on a group that still runs.
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         do {
-            try await serve(worker: worker, credentials: credentials, tls: tls, group: group)
+            try await WebIdentityRefresh.keepingFresh(refresh, worker: worker) {
+                try await serve(worker: worker, credentials: credentials, tls: tls, group: group)
+            }
         } catch {
             try? await worker.shutdown()
             try? await group.shutdownGracefully()

@@ -1,3 +1,4 @@
+import CloudCredentials
 import DuckDB
 import Foundation
 import Scheduler
@@ -20,8 +21,31 @@ public struct ServerConfiguration: Sendable, Equatable {
     /// Object storage the workers sign in to (the chart's `objectStorage.*`, credentials from
     /// the environment).
     public var objectStorage = ObjectStorageConfiguration()
+    /// Credentials Tavana obtains and refreshes itself (docs/object-storage.md).
+    public var cloudCredentials = CloudCredentialSettings()
 
     public init() {}
+
+    public struct CloudCredentialSettings: Sendable, Equatable {
+        /// The web identity variables the platform set (`AWS_ROLE_ARN`, `AWS_WEB_IDENTITY_TOKEN_FILE`,
+        /// ...; none of them secret), kept until the region is known.
+        public var webIdentityEnvironment: [String: String] = [:]
+        /// Seconds the keys are asked for (STS allows 900 to the role's maximum).
+        public var webIdentityDurationSeconds = 3600
+        /// Keys are replaced this many seconds before they expire.
+        public var refreshMarginSeconds = 300
+
+        static let webIdentityVariables = ["AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_SESSION_NAME",
+                                           "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_STS"]
+    }
+
+    /// The pod's AWS web identity, if it has one and no static keys are set (static keys win,
+    /// as in the AWS SDKs' own order).
+    public var webIdentity: WebIdentitySettings? {
+        if case .keys = objectStorage.credentials.aws { return nil }
+        return WebIdentitySettings(environment: cloudCredentials.webIdentityEnvironment, defaultRegion: objectStorage.region,
+                                   durationSeconds: cloudCredentials.webIdentityDurationSeconds)
+    }
 
     /// `tavana gateway` and `tavana worker` (docs/cluster.md).
     public struct ClusterSettings: Sendable, Equatable {
@@ -190,6 +214,9 @@ public struct ServerConfiguration: Sendable, Equatable {
         // Credentials come only from the platform's own variables, never from the config
         // file or flags (where they would sit in a ConfigMap or in `ps`).
         objectStorage.credentials = ObjectStorageCredentials(environment: environment)
+        cloudCredentials.webIdentityEnvironment = environment.filter {
+            CloudCredentialSettings.webIdentityVariables.contains($0.key) && !$0.value.isEmpty
+        }
     }
 
     /// Settings given by key (command-line flags).
@@ -278,6 +305,19 @@ public struct ServerConfiguration: Sendable, Equatable {
         if let v = layer.objectStorageWrites { engine.objectStorageWrites = try Self.boolean("objectStorageWrites", v) }
         if let v = layer.sandbox { engine.sandbox = try Self.boolean("sandbox", v) }
         if let v = layer.allowedDirectories { engine.allowedDirectories = v }
+        if let v = layer.webIdentityDuration {
+            guard (900...43_200).contains(v) else {
+                throw ConfigurationError.invalid("webIdentityDuration must be 900 to 43200 seconds (what STS allows), got \(v)")
+            }
+            cloudCredentials.webIdentityDurationSeconds = v
+        }
+        if let v = layer.credentialRefreshMargin {
+            guard v >= 0 else { throw ConfigurationError.invalid("credentialRefreshMargin must be 0 or more seconds, got \(v)") }
+            cloudCredentials.refreshMarginSeconds = v
+        }
+        guard cloudCredentials.refreshMarginSeconds < cloudCredentials.webIdentityDurationSeconds else {
+            throw ConfigurationError.invalid("credentialRefreshMargin must be shorter than webIdentityDuration")
+        }
         if let v = layer.attach {
             for (name, path) in v {
                 try Self.checkAttachment(name: name, path: path)

@@ -72,6 +72,9 @@ public struct SettingsLayer: Sendable, Equatable, Codable {
     public var startupSql: [String]?
     /// A file of start-up SQL (a mounted ConfigMap), run after `startupSql`.
     public var startupSqlFile: String?
+    /// Seconds of AWS web identity keys, and how long before their end they are replaced.
+    public var webIdentityDuration: Int?
+    public var credentialRefreshMargin: Int?
 
     public init() {}
 
@@ -86,6 +89,7 @@ public struct SettingsLayer: Sendable, Equatable, Codable {
         case workerDrainGracePeriod, ducklakeMetadata, ducklakeDataPath, gatewayPeers, gatewayPeerDNS, workerTLSCA
         case objectStorageEndpoint, objectStorageBucket, objectStorageRegion, objectStorageUrlStyle, objectStorageUseSSL
         case objectStorageWrites, sandbox, allowedDirectories, attach, startupSql, startupSqlFile
+        case webIdentityDuration, credentialRefreshMargin
     }
 
     /// The environment variable of each key.
@@ -119,6 +123,7 @@ public struct SettingsLayer: Sendable, Equatable, Codable {
         "TAVANA_OBJECT_STORAGE_USE_SSL": .objectStorageUseSSL, "TAVANA_OBJECT_STORAGE_WRITES": .objectStorageWrites,
         "TAVANA_SANDBOX": .sandbox, "TAVANA_ALLOWED_DIRECTORIES": .allowedDirectories,
         "TAVANA_ATTACH": .attach, "TAVANA_STARTUP_SQL": .startupSql, "TAVANA_STARTUP_SQL_FILE": .startupSqlFile,
+        "TAVANA_WEB_IDENTITY_DURATION": .webIdentityDuration, "TAVANA_CREDENTIAL_REFRESH_MARGIN": .credentialRefreshMargin,
     ]
 
     public init(from decoder: any Decoder) throws {
@@ -275,6 +280,8 @@ public struct SettingsLayer: Sendable, Equatable, Codable {
             attach = map
         case .startupSql: startupSql = [text]
         case .startupSqlFile: startupSqlFile = text
+        case .webIdentityDuration: webIdentityDuration = try int()
+        case .credentialRefreshMargin: credentialRefreshMargin = try int()
         }
     }
 

@@ -82,6 +82,36 @@ final class ConfigurationTests: XCTestCase {
         XCTAssertThrowsError(try missing.apply(environment: ["TAVANA_STARTUP_SQL_FILE": "/nonexistent/startup.sql"]))
     }
 
+    func testWebIdentityIsUsedOnlyWithoutStaticKeysAndItsTimesAreChecked() throws {
+        var c = ServerConfiguration()
+        let irsa = ["AWS_ROLE_ARN": "arn:aws:iam::1:role/r", "AWS_WEB_IDENTITY_TOKEN_FILE": "/var/run/token"]
+        try c.apply(environment: irsa)
+        XCTAssertEqual(c.webIdentity?.endpoint, "https://sts.us-east-1.amazonaws.com")
+        XCTAssertEqual(c.webIdentity?.durationSeconds, 3600)
+        try c.apply(["objectStorageRegion": "eu-north-1"])
+        XCTAssertEqual(c.webIdentity?.endpoint, "https://sts.eu-north-1.amazonaws.com", "the region given later still counts")
+        try c.apply(environment: irsa.merging(["AWS_ACCESS_KEY_ID": "id", "AWS_SECRET_ACCESS_KEY": "s"]) { a, _ in a })
+        XCTAssertNil(c.webIdentity, "static keys win")
+        XCTAssertFalse(c.cloudCredentials.webIdentityEnvironment.keys.contains("AWS_SECRET_ACCESS_KEY"), "no secret is kept")
+        for bad in [["TAVANA_WEB_IDENTITY_DURATION": "899"], ["TAVANA_WEB_IDENTITY_DURATION": "43201"],
+                    ["TAVANA_CREDENTIAL_REFRESH_MARGIN": "-1"], ["TAVANA_CREDENTIAL_REFRESH_MARGIN": "3600"]] {
+            var b = ServerConfiguration()
+            XCTAssertThrowsError(try b.apply(environment: bad), "\(bad)")
+        }
+    }
+
+    func testKeysAreReplacedAheadOfExpiryAndRetriedSoonerAfterAFailure() {
+        let now = Date(timeIntervalSince1970: 1_000_000)
+        let inAnHour = now.addingTimeInterval(3600)
+        XCTAssertEqual(WebIdentityRefresh.delay(until: inAnHour, margin: .seconds(300), failures: 0, now: now), .seconds(3300))
+        XCTAssertEqual(WebIdentityRefresh.delay(until: now.addingTimeInterval(10), margin: .seconds(300), failures: 0, now: now),
+                       .seconds(1), "already inside the margin: at once, but never in a busy loop")
+        XCTAssertEqual(WebIdentityRefresh.delay(until: inAnHour, margin: .seconds(300), failures: 1, now: now), .seconds(30))
+        XCTAssertEqual(WebIdentityRefresh.delay(until: now.addingTimeInterval(20), margin: .seconds(300), failures: 2, now: now), .seconds(5))
+        XCTAssertEqual(WebIdentityRefresh.delay(until: now.addingTimeInterval(-60), margin: .seconds(300), failures: 9, now: now),
+                       .seconds(1), "expired: keep trying every second")
+    }
+
     func testClusterSettings() throws {
         var c = ServerConfiguration()
         try c.apply(environment: [

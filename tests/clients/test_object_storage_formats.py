@@ -298,3 +298,50 @@ def test_a_start_up_statement_that_fails_stops_the_server_with_a_clear_message(t
                        capture_output=True, text=True, timeout=60)
     assert r.returncode not in (0, -6, -11, 134, 139), r.stderr
     assert "start-up statement 1 of 1 failed" in r.stderr and "no_such_table" in r.stderr, r.stderr
+
+
+def s3_key_id(conn) -> str:
+    text = conn.execute("SELECT secret_string FROM duckdb_secrets() WHERE name = 'tavana_s3'").fetchone()[0]
+    return next(part.split("=", 1)[1] for part in text.split(";") if part.startswith("key_id="))
+
+
+def test_aws_web_identity_keys_from_sts_are_used_and_refreshed_before_they_expire(tavana_bin, store, tmp_path):
+    """IRSA as EKS sets it up: a role and a token file, no keys. Tavana exchanges the token at
+    STS (moto's, on loopback) itself and replaces the keys before they expire; here they are
+    asked for 900 s and replaced 896 s early, so every few seconds."""
+    token = tmp_path / "token"
+    token.write_text("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6dGF2YW5hOnRhdmFuYSJ9.c2ln\n")
+    env = {"TAVANA_OBJECT_STORAGE_ENDPOINT": store["endpoint"], "TAVANA_OBJECT_STORAGE_BUCKET": BUCKET,
+           "AWS_ROLE_ARN": "arn:aws:iam::123456789012:role/tavana-workers", "AWS_WEB_IDENTITY_TOKEN_FILE": str(token),
+           "AWS_ENDPOINT_URL_STS": store["endpoint"], "AWS_REGION": "us-east-1",
+           "TAVANA_WEB_IDENTITY_DURATION": "900", "TAVANA_CREDENTIAL_REFRESH_MARGIN": "896"}
+    with running_server(tavana_bin, name="formats-irsa", env=env, default_extensions=True, shared_catalog=False) as s:
+        s.flight_port = flight_port(s)
+        with s.connect() as c:
+            first = s3_key_id(c)
+            assert first.startswith("ASIA"), first  # STS's temporary keys, not static ones
+            assert c.execute("SELECT count(*) FROM read_parquet('s3://bucket/hive/year=2024/part-0.parquet')").fetchone() == (4,)
+            assert sorted(c.execute("SELECT * FROM delta_scan('s3://bucket/table')").fetchall()) == DELTA_ROWS
+            deadline = time.monotonic() + 30
+            while s3_key_id(c) == first and time.monotonic() < deadline:
+                time.sleep(0.5)
+            assert s3_key_id(c) != first, "the keys were not refreshed"
+            # Reads go on with the new keys, through both front doors.
+            assert sorted(c.execute("SELECT * FROM delta_scan('s3://bucket/table')").fetchall()) == DELTA_ROWS
+        table = adbc_table(s, "SELECT count(*) AS n FROM read_parquet('s3://bucket/hive/*/*.parquet')")
+        assert table.column("n").to_pylist() == [9]
+        logs = all_logs(s)
+        assert "object storage keys obtained" in logs and "object storage keys refreshed" in logs
+        assert "aws=web_identity" in logs
+        assert token.read_text().strip() not in logs, "the token never reaches the logs"
+
+
+def test_a_web_identity_sts_refuses_stops_the_server_with_its_reason(tavana_bin, tmp_path):
+    # STS is unreachable (a closed port): the worker does not start without its storage.
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
+           "AWS_ROLE_ARN": "arn:aws:iam::123456789012:role/r", "AWS_WEB_IDENTITY_TOKEN_FILE": str(tmp_path / "missing-token"),
+           "AWS_ENDPOINT_URL_STS": f"http://{HOST}:{free_port()}"}
+    r = subprocess.run([tavana_bin, "serve", "--host", HOST, "--pg-port", str(free_port()), "--flight-port", str(free_port()),
+                        "--http-port", str(free_port())], capture_output=True, text=True, timeout=60, env=env)
+    assert r.returncode not in (0, -6, -11, 134, 139), r.stderr
+    assert "web identity" in r.stderr and "token file" in r.stderr, r.stderr

@@ -72,11 +72,14 @@ public final class EmbeddedWorker: WorkerService {
 
     /// Run at the start of every session.
     let sessionSetup: [String]
+    /// What the secrets were made from; replaced with temporary keys when they are refreshed.
+    private let objectStorage: Mutex<ObjectStorageConfiguration>
     let localCreateRefusal: String?
     public let sandbox: Sandbox?
 
     public init(configuration: WorkerConfiguration, logger: Logger) throws {
         database = try Database(configuration.database)
+        objectStorage = Mutex(configuration.objectStorage)
         let secrets = configuration.objectStorage.secretStatements()
         if !secrets.isEmpty {
             let connection = try database.connect()
@@ -144,6 +147,22 @@ public final class EmbeddedWorker: WorkerService {
 
     /// Runs one start-up statement, retrying a few times: workers that start together race to
     /// create a new shared catalog's tables, and the losers succeed once the winner is done.
+    /// Makes the S3 secret again with new keys (temporary keys Tavana refreshed). Sessions'
+    /// next reads use them; a read already running keeps the keys it started with.
+    public func replaceAWSKeys(id: String, secret: String, token: String?) throws {
+        let replaced = objectStorage.withLock { storage -> ObjectStorageConfiguration in
+            storage.credentials.aws = .keys(id: id, secret: secret, token: token)
+            return storage
+        }
+        guard let statement = replaced.s3SecretStatement() else { return }
+        do {
+            let connection = try database.connect()
+            _ = try connection.execute(statement)
+        } catch let error as DuckDBError {
+            throw DuckDBError(error.type, "object storage: " + replaced.redact(error.message))
+        }
+    }
+
     static func runAtStartup(_ statement: String, on connection: Connection, logger: Logger) throws {
         var attempt = 1
         while true {

@@ -50,8 +50,25 @@ public struct ObjectStorageConfiguration: Sendable, Equatable {
     /// here; `redact` hides them in anything derived from these statements (errors).
     public func secretStatements() -> [String] {
         var statements: [String] = []
+        if let s3 = s3SecretStatement() { statements.append(s3) }
+        if let gcs = credentials.gcsHMAC {
+            var options = ["TYPE gcs", "KEY_ID \(SQLText.literal(gcs.id))", "SECRET \(SQLText.literal(gcs.secret))"]
+            // The same endpoint serves both APIs in S3-compatible test servers.
+            options += endpointOptions
+            statements.append("CREATE OR REPLACE SECRET tavana_gcs (\(options.joined(separator: ", ")))")
+        }
+        if let connection = credentials.azureConnectionString {
+            statements.append("CREATE OR REPLACE SECRET tavana_azure (TYPE azure, CONNECTION_STRING \(SQLText.literal(connection)))")
+        }
+        return statements
+    }
+
+    /// The S3 secret alone (nil when no S3 storage is configured): made at start, and made
+    /// again whenever temporary keys are replaced.
+    public func s3SecretStatement() -> String? {
         var wantsS3 = endpoint != nil || bucket != nil
         if case .keys = credentials.aws { wantsS3 = true }
+        guard wantsS3 else { return nil }
         var s3: [String] = ["TYPE s3"]
         switch credentials.aws {
         case .keys(let id, let secret, let token):
@@ -70,17 +87,7 @@ public struct ObjectStorageConfiguration: Sendable, Equatable {
             if let urlStyle { s3.append("URL_STYLE \(SQLText.literal(urlStyle))") }
             if let useSSL { s3.append("USE_SSL \(useSSL ? "true" : "false")") }
         }
-        if wantsS3 { statements.append("CREATE OR REPLACE SECRET tavana_s3 (\(s3.joined(separator: ", ")))") }
-        if let gcs = credentials.gcsHMAC {
-            var options = ["TYPE gcs", "KEY_ID \(SQLText.literal(gcs.id))", "SECRET \(SQLText.literal(gcs.secret))"]
-            // The same endpoint serves both APIs in S3-compatible test servers.
-            options += endpointOptions
-            statements.append("CREATE OR REPLACE SECRET tavana_gcs (\(options.joined(separator: ", ")))")
-        }
-        if let connection = credentials.azureConnectionString {
-            statements.append("CREATE OR REPLACE SECRET tavana_azure (TYPE azure, CONNECTION_STRING \(SQLText.literal(connection)))")
-        }
-        return statements
+        return "CREATE OR REPLACE SECRET tavana_s3 (\(s3.joined(separator: ", ")))"
     }
 
     /// `text` with every secret value replaced, for errors and logs.
@@ -117,6 +124,8 @@ public struct ObjectStorageCredentials: Sendable, Equatable, CustomStringConvert
         set { gcsKeys = newValue.map { Pair($0.id, $0.secret) } }
     }
     public var azureConnectionString: String?
+    /// Where `aws` keys came from when Tavana obtained them itself (`web_identity`), for logs.
+    public var awsKeysSource: String?
     private var gcsKeys: Pair?
 
     private struct Pair: Sendable, Equatable {
@@ -157,7 +166,7 @@ public struct ObjectStorageCredentials: Sendable, Equatable, CustomStringConvert
     public var description: String {
         var kinds: [String] = []
         switch aws {
-        case .keys: kinds.append("aws=keys")
+        case .keys: kinds.append("aws=\(awsKeysSource ?? "keys")")
         case .chain: kinds.append("aws=credential_chain")
         }
         if gcsKeys != nil { kinds.append("gcs=hmac") }
