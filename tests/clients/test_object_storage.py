@@ -4,6 +4,7 @@ client's `s3://` paths just work, and the secret's value shows up nowhere: not i
 duckdb_secrets(), not in the log. The S3 server is moto on loopback (a real S3 API)."""
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import socket
@@ -35,26 +36,36 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def s3():
-    """A moto S3 server on loopback with one bucket: a Parquet file and two CSV files."""
+@contextlib.contextmanager
+def moto_bucket(bucket: str, key_id: str, secret: str):
+    """A moto server (S3 and STS) on loopback with one empty bucket: (endpoint, boto3 client)."""
+    import boto3
     port = free_port()
     moto = os.path.join(os.path.dirname(sys.executable), "moto_server")
     proc = subprocess.Popen([moto, "-H", HOST, "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     endpoint = f"http://{HOST}:{port}"
     try:
-        import boto3
-        client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET,
+        client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=key_id, aws_secret_access_key=secret,
                               region_name="us-east-1")
         deadline = time.monotonic() + 30
         while True:
             try:
-                client.create_bucket(Bucket=BUCKET)
+                client.create_bucket(Bucket=bucket)
                 break
             except Exception:  # noqa: BLE001 - not listening yet
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise
                 time.sleep(0.2)
+        yield endpoint, client
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def s3():
+    """A moto S3 server on loopback with one bucket: a Parquet file and two CSV files."""
+    with moto_bucket(BUCKET, KEY_ID, SECRET) as (endpoint, client):
         table = pa.table({"id": pa.array(range(ROWS), pa.int64()), "name": [f"n{i}" for i in range(ROWS)]})
         buf = io.BytesIO()
         pq.write_table(table, buf)
@@ -63,9 +74,6 @@ def s3():
             body = "k,v\n" + "".join(f"{part},{i}\n" for i in range(10))
             client.put_object(Bucket=BUCKET, Key=f"csv/part={part}/data.csv", Body=body.encode())
         yield endpoint
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def all_logs(server) -> str:

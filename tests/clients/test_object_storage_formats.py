@@ -13,7 +13,6 @@ import io
 import json
 import os
 import subprocess
-import sys
 import time
 
 import adbc_driver_flightsql.dbapi
@@ -24,7 +23,7 @@ import pytest
 
 from tavana_server import HOST, running_server
 from test_flight_sql import flight_port
-from test_object_storage import free_port
+from test_object_storage import free_port, moto_bucket
 
 pytest_plugins = ["tavana_server"]
 pytestmark = pytest.mark.timeout(180)
@@ -51,22 +50,7 @@ def store(tmp_path_factory):
     """moto on loopback with bucket `bucket`: a Delta table at `table` (two commits), an
     Iceberg table (its metadata file's path is yielded), JSON lines and hive-partitioned
     Parquet."""
-    port = free_port()
-    moto = os.path.join(os.path.dirname(sys.executable), "moto_server")
-    proc = subprocess.Popen([moto, "-H", HOST, "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    endpoint = f"http://{HOST}:{port}"
-    try:
-        client = boto(endpoint)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                client.create_bucket(Bucket=BUCKET)
-                break
-            except Exception:  # noqa: BLE001 - not listening yet
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise
-                time.sleep(0.2)
-
+    with moto_bucket(BUCKET, KEY_ID, SECRET) as (endpoint, client):
         from deltalake import write_deltalake
         options = {"AWS_ENDPOINT_URL": endpoint, "AWS_ALLOW_HTTP": "true", "AWS_S3_ALLOW_UNSAFE_RENAME": "true",
                    "AWS_ACCESS_KEY_ID": KEY_ID, "AWS_SECRET_ACCESS_KEY": SECRET, "AWS_REGION": "us-east-1"}
@@ -93,9 +77,6 @@ def store(tmp_path_factory):
             pq.write_table(pa.table({"v": pa.array(range(year - 2020), pa.int64())}), buf)
             client.put_object(Bucket=BUCKET, Key=f"hive/year={year}/part-0.parquet", Body=buf.getvalue())
         yield {"endpoint": endpoint, "iceberg": iceberg.metadata_location}
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def storage_env(endpoint: str, **extra: str) -> dict[str, str]:
