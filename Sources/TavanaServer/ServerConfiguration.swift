@@ -23,6 +23,8 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var objectStorage = ObjectStorageConfiguration()
     /// Credentials Tavana obtains and refreshes itself (docs/object-storage.md).
     public var cloudCredentials = CloudCredentialSettings()
+    /// The config file's scoped secrets, resolved against the environment's variables.
+    public var objectStorageScopes: [SettingsLayer.ScopeDeclaration] = []
 
     public init() {}
 
@@ -214,6 +216,7 @@ public struct ServerConfiguration: Sendable, Equatable {
         // Credentials come only from the platform's own variables, never from the config
         // file or flags (where they would sit in a ConfigMap or in `ps`).
         objectStorage.credentials = ObjectStorageCredentials(environment: environment)
+        objectStorage.scoped = try objectStorageScopes.map { try Self.resolve($0, environment) }
         cloudCredentials.webIdentityEnvironment = environment.filter {
             CloudCredentialSettings.webIdentityVariables.contains($0.key) && !$0.value.isEmpty
         }
@@ -305,6 +308,7 @@ public struct ServerConfiguration: Sendable, Equatable {
         if let v = layer.objectStorageWrites { engine.objectStorageWrites = try Self.boolean("objectStorageWrites", v) }
         if let v = layer.sandbox { engine.sandbox = try Self.boolean("sandbox", v) }
         if let v = layer.allowedDirectories { engine.allowedDirectories = v }
+        if let v = layer.objectStorageScopes { objectStorageScopes = v }
         if let v = layer.webIdentityDuration {
             guard (900...43_200).contains(v) else {
                 throw ConfigurationError.invalid("webIdentityDuration must be 900 to 43200 seconds (what STS allows), got \(v)")
@@ -330,6 +334,36 @@ public struct ServerConfiguration: Sendable, Equatable {
                 throw ConfigurationError.invalid("startupSqlFile \(path) cannot be read as UTF-8 text")
             }
             engine.startupSQL.append(text)
+        }
+    }
+
+    /// A scoped secret with its credentials read from the variables it names.
+    static func resolve(_ declaration: SettingsLayer.ScopeDeclaration, _ env: [String: String]) throws -> ScopedStorage {
+        let scope = declaration.scope
+        guard let kind = ScopedStorage.Kind(rawValue: declaration.type.lowercased()) else {
+            throw ConfigurationError.invalid("objectStorageScopes: \(scope): type must be s3, gcs or azure, got \(declaration.type)")
+        }
+        let prefixes = kind == .s3 ? ["s3://"] : kind == .gcs ? ["gs://", "gcs://"] : ["az://", "azure://", "abfss://"]
+        guard prefixes.contains(where: { scope.hasPrefix($0) && scope.count > $0.count }) else {
+            throw ConfigurationError.invalid("objectStorageScopes: \(scope) must start with \(prefixes.joined(separator: " or ")) and name a bucket")
+        }
+        func variable(_ name: String?, _ what: String) throws -> String {
+            guard let name, !name.isEmpty else {
+                throw ConfigurationError.invalid("objectStorageScopes: \(scope) needs \(what)")
+            }
+            guard let value = env[name], !value.isEmpty else {
+                throw ConfigurationError.invalid("objectStorageScopes: \(scope): the variable \(name) is not set")
+            }
+            return value
+        }
+        switch kind {
+        case .s3, .gcs:
+            return ScopedStorage(kind: kind, scope: scope, keyID: try variable(declaration.keyIdVariable, "keyIdVariable"),
+                                 secret: try variable(declaration.secretVariable, "secretVariable"),
+                                 endpoint: declaration.endpoint, region: declaration.region)
+        case .azure:
+            return ScopedStorage(kind: kind, scope: scope,
+                                 connectionString: try variable(declaration.connectionStringVariable, "connectionStringVariable"))
         }
     }
 

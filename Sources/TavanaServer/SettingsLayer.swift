@@ -73,6 +73,8 @@ public struct SettingsLayer: Sendable, Equatable, Codable {
     /// A file of start-up SQL (a mounted ConfigMap), run after `startupSql`.
     public var startupSqlFile: String?
     /// Seconds of AWS web identity keys, and how long before their end they are replaced.
+    /// Buckets or accounts with credentials of their own; config file only.
+    public var objectStorageScopes: [ScopeDeclaration]?
     public var webIdentityDuration: Int?
     public var credentialRefreshMargin: Int?
 
@@ -89,7 +91,42 @@ public struct SettingsLayer: Sendable, Equatable, Codable {
         case workerDrainGracePeriod, ducklakeMetadata, ducklakeDataPath, gatewayPeers, gatewayPeerDNS, workerTLSCA
         case objectStorageEndpoint, objectStorageBucket, objectStorageRegion, objectStorageUrlStyle, objectStorageUseSSL
         case objectStorageWrites, sandbox, allowedDirectories, attach, startupSql, startupSqlFile
-        case webIdentityDuration, credentialRefreshMargin
+        case webIdentityDuration, credentialRefreshMargin, objectStorageScopes
+    }
+
+    /// One scoped secret as the config file declares it: which storage, and the names of the
+    /// environment variables that hold its credentials (values never sit in the file).
+    public struct ScopeDeclaration: Sendable, Equatable, Codable {
+        public var type: String
+        public var scope: String
+        public var keyIdVariable: String?
+        public var secretVariable: String?
+        public var connectionStringVariable: String?
+        public var endpoint: String?
+        public var region: String?
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case type, scope, keyIdVariable, secretVariable, connectionStringVariable, endpoint, region
+        }
+
+        /// Refuses keys it does not know, as the file's top level does: above all a secret
+        /// written inline, where only a variable's name belongs.
+        public init(from decoder: any Decoder) throws {
+            let all = try decoder.container(keyedBy: AnyKey.self)
+            let known = Set(CodingKeys.allCases.map(\.rawValue))
+            for key in all.allKeys where !known.contains(key.stringValue) {
+                throw ServerConfiguration.ConfigurationError.invalid(
+                    "objectStorageScopes: unknown key \(key.stringValue) (credentials are named by variable: keyIdVariable, secretVariable, connectionStringVariable)")
+            }
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            type = try c.decode(String.self, forKey: .type)
+            scope = try c.decode(String.self, forKey: .scope)
+            keyIdVariable = try c.decodeIfPresent(String.self, forKey: .keyIdVariable)
+            secretVariable = try c.decodeIfPresent(String.self, forKey: .secretVariable)
+            connectionStringVariable = try c.decodeIfPresent(String.self, forKey: .connectionStringVariable)
+            endpoint = try c.decodeIfPresent(String.self, forKey: .endpoint)
+            region = try c.decodeIfPresent(String.self, forKey: .region)
+        }
     }
 
     /// The environment variable of each key.
@@ -144,6 +181,8 @@ public struct SettingsLayer: Sendable, Equatable, Codable {
                 } else {
                     try set(key, try c.decode(FlexibleString.self, forKey: key).value)
                 }
+            case .objectStorageScopes:
+                objectStorageScopes = try c.decode([ScopeDeclaration].self, forKey: key)
             case .startupSql:
                 // A list of statements, or one string (which may hold several).
                 if let list = try? c.decode([String].self, forKey: key) {
@@ -282,6 +321,8 @@ public struct SettingsLayer: Sendable, Equatable, Codable {
         case .startupSqlFile: startupSqlFile = text
         case .webIdentityDuration: webIdentityDuration = try int()
         case .credentialRefreshMargin: credentialRefreshMargin = try int()
+        case .objectStorageScopes:
+            throw ServerConfiguration.ConfigurationError.invalid("objectStorageScopes is a list of objects, set in the config file")
         }
     }
 

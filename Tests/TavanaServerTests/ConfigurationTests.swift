@@ -112,6 +112,42 @@ final class ConfigurationTests: XCTestCase {
                        .seconds(1), "expired: keep trying every second")
     }
 
+    func testScopedSecretsTakeTheirKeysFromTheVariablesTheConfigFileNames() throws {
+        var c = ServerConfiguration()
+        try c.apply(configFile: try file(#"""
+            {"objectStorageEndpoint": "http://127.0.0.1:9000", "objectStorageScopes": [
+              {"type": "s3", "scope": "s3://finance", "keyIdVariable": "FIN_ID", "secretVariable": "FIN_SECRET",
+               "endpoint": "http://127.0.0.1:9001", "region": "eu-west-1"},
+              {"type": "gcs", "scope": "gs://partner/exports/", "keyIdVariable": "P_ID", "secretVariable": "P_SECRET"},
+              {"type": "azure", "scope": "az://account", "connectionStringVariable": "AZ_CONN"}]}
+            """#))
+        try c.apply(environment: ["FIN_ID": "fin-id", "FIN_SECRET": "fin-s3cr3t", "P_ID": "p-id", "P_SECRET": "p-s3cr3t",
+                                  "AZ_CONN": "AccountName=a;AccountKey=k3y"])
+        let statements = c.workerConfiguration().objectStorage.secretStatements()
+        XCTAssertEqual(Array(statements.dropFirst()), [
+            "CREATE OR REPLACE SECRET tavana_scope_1 (TYPE s3, KEY_ID 'fin-id', SECRET 'fin-s3cr3t', REGION 'eu-west-1', "
+                + "ENDPOINT '127.0.0.1:9001', URL_STYLE 'path', USE_SSL false, SCOPE 's3://finance')",
+            "CREATE OR REPLACE SECRET tavana_scope_2 (TYPE gcs, KEY_ID 'p-id', SECRET 'p-s3cr3t', "
+                + "ENDPOINT '127.0.0.1:9000', URL_STYLE 'path', USE_SSL false, SCOPE 'gs://partner/exports/')",
+            "CREATE OR REPLACE SECRET tavana_scope_3 (TYPE azure, CONNECTION_STRING 'AccountName=a;AccountKey=k3y', SCOPE 'az://account')",
+        ])
+        XCTAssertEqual(c.objectStorage.redact("fin-s3cr3t p-s3cr3t AccountName=a;AccountKey=k3y"), "*** *** ***")
+        XCTAssertEqual(c.objectStorage.scoped.map(\.description), ["s3 s3://finance", "gcs gs://partner/exports/", "azure az://account"])
+        // A variable that is not set, a scope of another kind, a missing variable name.
+        XCTAssertThrowsError(try c.apply(environment: [:])) { XCTAssertTrue("\($0)".contains("FIN_ID is not set")) }
+        for bad in [#"{"type": "s3", "scope": "gs://x", "keyIdVariable": "A", "secretVariable": "B"}"#,
+                    #"{"type": "s3", "scope": "s3://", "keyIdVariable": "A", "secretVariable": "B"}"#,
+                    #"{"type": "ftp", "scope": "ftp://x", "keyIdVariable": "A", "secretVariable": "B"}"#,
+                    #"{"type": "s3", "scope": "s3://x", "keyIdVariable": "A"}"#,
+                    #"{"type": "s3", "scope": "s3://x", "keyIdVariable": "A", "secretVariable": "B", "secret": "inline"}"#] {
+            var b = ServerConfiguration()
+            XCTAssertThrowsError(try {
+                try b.apply(configFile: try file(#"{"objectStorageScopes": [\#(bad)]}"#))
+                try b.apply(environment: ["A": "a", "B": "b"])
+            }(), bad)
+        }
+    }
+
     func testClusterSettings() throws {
         var c = ServerConfiguration()
         try c.apply(environment: [

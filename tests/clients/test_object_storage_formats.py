@@ -326,3 +326,28 @@ def test_a_web_identity_sts_refuses_stops_the_server_with_its_reason(tavana_bin,
                         "--http-port", str(free_port())], capture_output=True, text=True, timeout=60, env=env)
     assert r.returncode not in (0, -6, -11, 134, 139), r.stderr
     assert "web identity" in r.stderr and "token file" in r.stderr, r.stderr
+
+
+def test_a_bucket_with_credentials_of_its_own_is_read_through_its_scoped_secret(tavana_bin, store, tmp_path):
+    """A second S3 server holds a partner's bucket with keys of its own: reads of
+    s3://partner/... go there through the scoped secret, everything else to the default."""
+    partner_key, partner_secret = "partner-key", "partner-s3cr3t-never-shown"
+    with moto_bucket("partner", partner_key, partner_secret) as (partner_endpoint, partner):
+        buf = io.BytesIO()
+        pq.write_table(pa.table({"sku": ["a", "b", "c"], "qty": [5, 7, 9]}), buf)
+        partner.put_object(Bucket="partner", Key="stock/stock.parquet", Body=buf.getvalue())
+        config = {"objectStorageScopes": [{"type": "s3", "scope": "s3://partner", "endpoint": partner_endpoint,
+                                            "keyIdVariable": "PARTNER_KEY_ID", "secretVariable": "PARTNER_SECRET"}]}
+        env = storage_env(store["endpoint"], PARTNER_KEY_ID=partner_key, PARTNER_SECRET=partner_secret)
+        with running_server(tavana_bin, name="formats-scoped", env=env, config=config, default_extensions=True,
+                            shared_catalog=False) as s, s.connect() as c:
+            assert c.execute("SELECT sum(qty) FROM 's3://partner/stock/stock.parquet'").fetchone() == (21,)
+            assert sorted(c.execute("SELECT * FROM delta_scan('s3://bucket/table')").fetchall()) == DELTA_ROWS
+            assert c.execute("SELECT name FROM which_secret('s3://partner/stock/stock.parquet', 's3')").fetchone() == ("tavana_scope_1",)
+            assert c.execute("SELECT name FROM which_secret('s3://bucket/table', 's3')").fetchone() == ("tavana_s3",)
+            shown = " ".join(str(r) for r in c.execute("SELECT * FROM duckdb_secrets()").fetchall())
+            assert partner_secret not in shown and "s3://partner" in shown
+            # The partner's bucket is not on the default server: the scope is what reaches it.
+            with pytest.raises(psycopg.Error):
+                c.execute("SELECT * FROM 's3://bucket/stock/stock.parquet'")
+            assert partner_secret not in all_logs(s)

@@ -95,6 +95,7 @@ public final class EmbeddedWorker: WorkerService {
                 "endpoint": "\(configuration.objectStorage.endpoint ?? "the cloud's own")",
                 "region": "\(configuration.objectStorage.region)",
                 "credentials": "\(configuration.objectStorage.credentials)",
+                "scoped": "\(configuration.objectStorage.scoped.map(\.description).joined(separator: ", "))",
             ])
         }
         if !configuration.startup.isEmpty {

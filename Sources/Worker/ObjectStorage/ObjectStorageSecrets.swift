@@ -15,6 +15,8 @@ public struct ObjectStorageConfiguration: Sendable, Equatable {
     /// nil: from the endpoint's scheme (`http://` is no TLS), else TLS.
     public var useSSL: Bool?
     public var credentials: ObjectStorageCredentials
+    /// Buckets or accounts with credentials of their own (docs/object-storage.md).
+    public var scoped: [ScopedStorage] = []
 
     public init(endpoint: String? = nil, bucket: String? = nil, region: String = "us-east-1", urlStyle: String? = nil,
                 useSSL: Bool? = nil, credentials: ObjectStorageCredentials = ObjectStorageCredentials()) {
@@ -60,6 +62,9 @@ public struct ObjectStorageConfiguration: Sendable, Equatable {
         if let connection = credentials.azureConnectionString {
             statements.append("CREATE OR REPLACE SECRET tavana_azure (TYPE azure, CONNECTION_STRING \(SQLText.literal(connection)))")
         }
+        for (index, storage) in scoped.enumerated() {
+            statements.append(storage.statement(number: index + 1, defaults: self))
+        }
         return statements
     }
 
@@ -93,7 +98,7 @@ public struct ObjectStorageConfiguration: Sendable, Equatable {
     /// `text` with every secret value replaced, for errors and logs.
     public func redact(_ text: String) -> String {
         var out = text
-        for value in credentials.secretValues where !value.isEmpty {
+        for value in credentials.secretValues + scoped.flatMap(\.secretValues) where !value.isEmpty {
             out = out.replacingOccurrences(of: value, with: "***")
         }
         return out
