@@ -72,9 +72,9 @@ public struct SettingsLayer: Sendable, Equatable, Codable {
     public var startupSql: [String]?
     /// A file of start-up SQL (a mounted ConfigMap), run after `startupSql`.
     public var startupSqlFile: String?
-    /// Seconds of AWS web identity keys, and how long before their end they are replaced.
     /// Buckets or accounts with credentials of their own; config file only.
     public var objectStorageScopes: [ScopeDeclaration]?
+    /// Seconds of AWS web identity keys, and how long before their end they are replaced.
     public var webIdentityDuration: Int?
     public var credentialRefreshMargin: Int?
 

@@ -84,12 +84,7 @@ public final class EmbeddedWorker: WorkerService {
         if !secrets.isEmpty {
             let connection = try database.connect()
             for statement in secrets {
-                do {
-                    _ = try connection.execute(statement)
-                } catch let error as DuckDBError {
-                    // Whatever DuckDB says about a secret statement may quote it.
-                    throw DuckDBError(error.type, "object storage: " + configuration.objectStorage.redact(error.message))
-                }
+                try Self.makeSecret(statement, on: connection, redactingWith: configuration.objectStorage)
             }
             logger.info("object storage configured", metadata: [
                 "endpoint": "\(configuration.objectStorage.endpoint ?? "the cloud's own")",
@@ -156,11 +151,16 @@ public final class EmbeddedWorker: WorkerService {
             return storage
         }
         guard let statement = replaced.s3SecretStatement() else { return }
+        try Self.makeSecret(statement, on: try database.connect(), redactingWith: replaced)
+    }
+
+    /// Runs one CREATE SECRET statement. Whatever DuckDB says about it may quote it, so its
+    /// message has the secret values replaced.
+    static func makeSecret(_ statement: String, on connection: Connection, redactingWith storage: ObjectStorageConfiguration) throws {
         do {
-            let connection = try database.connect()
             _ = try connection.execute(statement)
         } catch let error as DuckDBError {
-            throw DuckDBError(error.type, "object storage: " + replaced.redact(error.message))
+            throw DuckDBError(error.type, "object storage: " + storage.redact(error.message))
         }
     }
 
