@@ -25,7 +25,7 @@ log "client tests in cluster mode (gateway + 2 workers)"
 TAVANA_TEST_MODE=cluster TAVANA_BIN="$bin" .venv/bin/python -m pytest -q -rs \
   tests/clients/test_pg_psycopg.py tests/clients/test_pg_psql.py tests/clients/test_pg_pg8000.py \
   tests/clients/test_pg_streaming.py tests/clients/test_flight_sql.py tests/clients/test_flight_metadata.py tests/clients/test_flight_sessions.py tests/clients/test_flight_clients.py \
-  tests/clients/test_arrow_ipc.py tests/clients/test_pg_admission.py tests/clients/test_object_storage.py tests/clients/test_object_storage_formats.py tests/clients/test_sandbox.py
+  tests/clients/test_arrow_ipc.py tests/clients/test_pg_admission.py tests/clients/test_object_storage.py tests/clients/test_object_storage_formats.py tests/clients/test_object_storage_clouds.py tests/clients/test_sandbox.py
 
 # Last, because it compiles Tavana's modules again with the fuzzer's instrumentation (in the
 # same build folder, so the dependencies are not rebuilt): a few seconds per fuzz target

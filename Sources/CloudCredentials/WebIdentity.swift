@@ -48,21 +48,10 @@ public struct WebIdentitySettings: Sendable, Equatable {
     /// The form-encoded body of the request (STS's query protocol; the call is not signed:
     /// the token is the proof).
     public func requestBody(token: String) -> String {
-        let fields: [(String, String)] = [
+        HTTPForms.body([
             ("Action", "AssumeRoleWithWebIdentity"), ("Version", "2011-06-15"), ("RoleArn", roleARN),
             ("RoleSessionName", sessionName), ("WebIdentityToken", token), ("DurationSeconds", String(durationSeconds)),
-        ]
-        return fields.map { "\(Self.formEncode($0.0))=\(Self.formEncode($0.1))" }.joined(separator: "&")
-    }
-
-    static func formEncode(_ text: String) -> String {
-        var unreserved = CharacterSet.alphanumerics
-        unreserved.insert(charactersIn: "-._~")
-        // alphanumerics includes non-ASCII letters: encode everything outside ASCII as well.
-        return text.unicodeScalars.map { scalar -> String in
-            if scalar.isASCII && unreserved.contains(scalar) { return String(scalar) }
-            return String(scalar).utf8.map { String(format: "%%%02X", $0) }.joined()
-        }.joined()
+        ])
     }
 }
 

@@ -29,7 +29,7 @@ public struct EmbeddedServer: Sendable {
         let limits = ContainerLimits.read(root: config.engine.cgroupRoot)
         let sizing = config.sizing(limits)
         var workerConfig = config.workerConfiguration(sizing: sizing, defaultAllowedDirectories: ServerConfiguration.sampleDataDirectories())
-        let refresh = try await WebIdentityRefresh.start(config, storage: &workerConfig.objectStorage, logger: logger)
+        let refresh = try await CredentialRefresh.start(config, storage: &workerConfig.objectStorage, logger: logger)
         let dbConfig = workerConfig.database
         if limits != ContainerLimits() {
             logger.info("container limits", metadata: [
@@ -53,7 +53,7 @@ public struct EmbeddedServer: Sendable {
         // it returns) are closed on a group that still runs.
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         do {
-            try await WebIdentityRefresh.keepingFresh(refresh, worker: worker) {
+            try await CredentialRefresh.keepingFresh(refresh, worker: worker) {
                 try await serve(worker: worker, credentials: credentials, tls: tls, group: group)
             }
         } catch {

@@ -29,23 +29,40 @@ public struct ServerConfiguration: Sendable, Equatable {
     public init() {}
 
     public struct CloudCredentialSettings: Sendable, Equatable {
-        /// The web identity variables the platform set (`AWS_ROLE_ARN`, `AWS_WEB_IDENTITY_TOKEN_FILE`,
-        /// ...; none of them secret), kept until the region is known.
-        public var webIdentityEnvironment: [String: String] = [:]
         /// Seconds the keys are asked for (STS allows 900 to the role's maximum).
         public var webIdentityDurationSeconds = 3600
         /// Keys are replaced this many seconds before they expire.
         public var refreshMarginSeconds = 300
+        /// Azure: ask IMDS for a token when no other identity is set (it cannot be detected
+        /// without a network call).
+        public var azureManagedIdentity = false
+        /// GCS: ask the metadata server for a token (GKE workload identity).
+        public var gcsWorkloadIdentity = false
+        /// The platform's identity variables, none of them secret except
+        /// AZURE_CLIENT_SECRET, which only `azureIdentity` reads (and never prints).
+        public var platformEnvironment: [String: String] = [:]
 
-        static let webIdentityVariables = ["AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_SESSION_NAME",
-                                           "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_STS"]
+        static let identityVariables = [
+            "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_SESSION_NAME", "AWS_REGION", "AWS_DEFAULT_REGION",
+            "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_STS",
+            "AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_FEDERATED_TOKEN_FILE", "AZURE_AUTHORITY_HOST", "AZURE_CLIENT_SECRET",
+            "AZURE_POD_IDENTITY_AUTHORITY_HOST", "GCE_METADATA_HOST",
+        ]
+    }
+
+    /// The Azure identity Tavana exchanges for tokens, if the pod has one and no static
+    /// credentials (a connection string or account key) are set.
+    public var azureIdentity: AzureIdentity? {
+        if case .connectionString = objectStorage.credentials.azure { return nil }
+        return AzureIdentity(environment: cloudCredentials.platformEnvironment,
+                             managedIdentity: cloudCredentials.azureManagedIdentity)
     }
 
     /// The pod's AWS web identity, if it has one and no static keys are set (static keys win,
     /// as in the AWS SDKs' own order).
     public var webIdentity: WebIdentitySettings? {
         if case .keys = objectStorage.credentials.aws { return nil }
-        return WebIdentitySettings(environment: cloudCredentials.webIdentityEnvironment, defaultRegion: objectStorage.region,
+        return WebIdentitySettings(environment: cloudCredentials.platformEnvironment, defaultRegion: objectStorage.region,
                                    durationSeconds: cloudCredentials.webIdentityDurationSeconds)
     }
 
@@ -217,8 +234,8 @@ public struct ServerConfiguration: Sendable, Equatable {
         // file or flags (where they would sit in a ConfigMap or in `ps`).
         objectStorage.credentials = ObjectStorageCredentials(environment: environment)
         objectStorage.scoped = try objectStorageScopes.map { try Self.resolve($0, environment) }
-        cloudCredentials.webIdentityEnvironment = environment.filter {
-            CloudCredentialSettings.webIdentityVariables.contains($0.key) && !$0.value.isEmpty
+        cloudCredentials.platformEnvironment = environment.filter {
+            CloudCredentialSettings.identityVariables.contains($0.key) && !$0.value.isEmpty
         }
     }
 
@@ -314,6 +331,13 @@ public struct ServerConfiguration: Sendable, Equatable {
                 throw ConfigurationError.invalid("webIdentityDuration must be 900 to 43200 seconds (what STS allows), got \(v)")
             }
             cloudCredentials.webIdentityDurationSeconds = v
+        }
+        if let v = layer.gcsEndpoint { objectStorage.gcsEndpoint = v.isEmpty ? nil : v }
+        if let v = layer.azureManagedIdentity {
+            cloudCredentials.azureManagedIdentity = try Self.boolean("azureManagedIdentity", v)
+        }
+        if let v = layer.gcsWorkloadIdentity {
+            cloudCredentials.gcsWorkloadIdentity = try Self.boolean("gcsWorkloadIdentity", v)
         }
         if let v = layer.credentialRefreshMargin {
             guard v >= 0 else { throw ConfigurationError.invalid("credentialRefreshMargin must be 0 or more seconds, got \(v)") }

@@ -77,6 +77,12 @@ public struct SettingsLayer: Sendable, Equatable, Codable {
     /// Seconds of AWS web identity keys, and how long before their end they are replaced.
     public var webIdentityDuration: Int?
     public var credentialRefreshMargin: Int?
+    /// GCS's own endpoint, when it is not objectStorageEndpoint.
+    public var gcsEndpoint: String?
+    /// Ask the instance metadata service for an Azure token (managed identity).
+    public var azureManagedIdentity: String?
+    /// Ask the metadata server for a GCS token (GKE workload identity, a VM's service account).
+    public var gcsWorkloadIdentity: String?
 
     public init() {}
 
@@ -92,6 +98,7 @@ public struct SettingsLayer: Sendable, Equatable, Codable {
         case objectStorageEndpoint, objectStorageBucket, objectStorageRegion, objectStorageUrlStyle, objectStorageUseSSL
         case objectStorageWrites, sandbox, allowedDirectories, attach, startupSql, startupSqlFile
         case webIdentityDuration, credentialRefreshMargin, objectStorageScopes
+        case gcsEndpoint, azureManagedIdentity, gcsWorkloadIdentity
     }
 
     /// One scoped secret as the config file declares it: which storage, and the names of the
@@ -161,6 +168,8 @@ public struct SettingsLayer: Sendable, Equatable, Codable {
         "TAVANA_SANDBOX": .sandbox, "TAVANA_ALLOWED_DIRECTORIES": .allowedDirectories,
         "TAVANA_ATTACH": .attach, "TAVANA_STARTUP_SQL": .startupSql, "TAVANA_STARTUP_SQL_FILE": .startupSqlFile,
         "TAVANA_WEB_IDENTITY_DURATION": .webIdentityDuration, "TAVANA_CREDENTIAL_REFRESH_MARGIN": .credentialRefreshMargin,
+        "TAVANA_GCS_ENDPOINT": .gcsEndpoint, "TAVANA_AZURE_MANAGED_IDENTITY": .azureManagedIdentity,
+        "TAVANA_GCS_WORKLOAD_IDENTITY": .gcsWorkloadIdentity,
     ]
 
     public init(from decoder: any Decoder) throws {
@@ -321,6 +330,9 @@ public struct SettingsLayer: Sendable, Equatable, Codable {
         case .startupSqlFile: startupSqlFile = text
         case .webIdentityDuration: webIdentityDuration = try int()
         case .credentialRefreshMargin: credentialRefreshMargin = try int()
+        case .gcsEndpoint: gcsEndpoint = text
+        case .azureManagedIdentity: azureManagedIdentity = text
+        case .gcsWorkloadIdentity: gcsWorkloadIdentity = text
         case .objectStorageScopes:
             throw ServerConfiguration.ConfigurationError.invalid("objectStorageScopes is a list of objects, set in the config file")
         }

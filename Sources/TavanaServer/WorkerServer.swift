@@ -44,7 +44,7 @@ public struct WorkerServer: Sendable {
             "threads": "\(workerConfig.database.threads.map(String.init) ?? "DuckDB's default")",
             "extensions": "\(workerConfig.database.extensions.joined(separator: ","))",
         ])
-        let refresh = try await WebIdentityRefresh.start(config, storage: &workerConfig.objectStorage, logger: logger)
+        let refresh = try await CredentialRefresh.start(config, storage: &workerConfig.objectStorage, logger: logger)
         let worker = try EmbeddedWorker(configuration: workerConfig, logger: logger)
         let endpoint = WorkerEndpoint(
             worker: worker, slots: slots, sessionTTL: .seconds(config.cluster.sessionTTL),
@@ -53,7 +53,7 @@ public struct WorkerServer: Sendable {
             logger: logger)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         do {
-            try await WebIdentityRefresh.keepingFresh(refresh, worker: worker) {
+            try await CredentialRefresh.keepingFresh(refresh, worker: worker) {
                 try await serve(endpoint: endpoint, group: group, config: config)
             }
         } catch {

@@ -92,7 +92,7 @@ final class ConfigurationTests: XCTestCase {
         XCTAssertEqual(c.webIdentity?.endpoint, "https://sts.eu-north-1.amazonaws.com", "the region given later still counts")
         try c.apply(environment: irsa.merging(["AWS_ACCESS_KEY_ID": "id", "AWS_SECRET_ACCESS_KEY": "s"]) { a, _ in a })
         XCTAssertNil(c.webIdentity, "static keys win")
-        XCTAssertFalse(c.cloudCredentials.webIdentityEnvironment.keys.contains("AWS_SECRET_ACCESS_KEY"), "no secret is kept")
+        XCTAssertFalse(c.cloudCredentials.platformEnvironment.keys.contains("AWS_SECRET_ACCESS_KEY"), "no secret is kept")
         for bad in [["TAVANA_WEB_IDENTITY_DURATION": "899"], ["TAVANA_WEB_IDENTITY_DURATION": "43201"],
                     ["TAVANA_CREDENTIAL_REFRESH_MARGIN": "-1"], ["TAVANA_CREDENTIAL_REFRESH_MARGIN": "3600"]] {
             var b = ServerConfiguration()
@@ -103,13 +103,51 @@ final class ConfigurationTests: XCTestCase {
     func testKeysAreReplacedAheadOfExpiryAndRetriedSoonerAfterAFailure() {
         let now = Date(timeIntervalSince1970: 1_000_000)
         let inAnHour = now.addingTimeInterval(3600)
-        XCTAssertEqual(WebIdentityRefresh.delay(until: inAnHour, margin: .seconds(300), failures: 0, now: now), .seconds(3300))
-        XCTAssertEqual(WebIdentityRefresh.delay(until: now.addingTimeInterval(10), margin: .seconds(300), failures: 0, now: now),
+        XCTAssertEqual(CredentialRefresh.delay(until: inAnHour, margin: .seconds(300), failures: 0, now: now), .seconds(3300))
+        XCTAssertEqual(CredentialRefresh.delay(until: now.addingTimeInterval(10), margin: .seconds(300), failures: 0, now: now),
                        .seconds(1), "already inside the margin: at once, but never in a busy loop")
-        XCTAssertEqual(WebIdentityRefresh.delay(until: inAnHour, margin: .seconds(300), failures: 1, now: now), .seconds(30))
-        XCTAssertEqual(WebIdentityRefresh.delay(until: now.addingTimeInterval(20), margin: .seconds(300), failures: 2, now: now), .seconds(5))
-        XCTAssertEqual(WebIdentityRefresh.delay(until: now.addingTimeInterval(-60), margin: .seconds(300), failures: 9, now: now),
+        XCTAssertEqual(CredentialRefresh.delay(until: inAnHour, margin: .seconds(300), failures: 1, now: now), .seconds(30))
+        XCTAssertEqual(CredentialRefresh.delay(until: now.addingTimeInterval(20), margin: .seconds(300), failures: 2, now: now), .seconds(5))
+        XCTAssertEqual(CredentialRefresh.delay(until: now.addingTimeInterval(-60), margin: .seconds(300), failures: 9, now: now),
                        .seconds(1), "expired: keep trying every second")
+    }
+
+    func testATokenShorterThanTheMarginIsReplacedAtHalfItsLife() {
+        let start = Date(timeIntervalSince1970: 1_000_000)
+        func obtained(lifetime: TimeInterval) -> RefreshedCredential.Obtained {
+            .init(expiration: start.addingTimeInterval(lifetime), obtainedAt: start, apply: { _ in }, metadata: [:])
+        }
+        XCTAssertEqual(CredentialRefresh.margin(.seconds(300), for: obtained(lifetime: 3600)), .seconds(300))
+        XCTAssertEqual(CredentialRefresh.margin(.seconds(896), for: obtained(lifetime: 900)), .seconds(896),
+                       "a margin inside the lifetime stands")
+        XCTAssertEqual(CredentialRefresh.margin(.seconds(300), for: obtained(lifetime: 6)), .seconds(3))
+        XCTAssertEqual(CredentialRefresh.margin(.seconds(300), for: obtained(lifetime: -5)), .zero)
+        XCTAssertEqual(CredentialRefresh.delay(until: start.addingTimeInterval(6), margin: .seconds(3), failures: 0, now: start),
+                       .seconds(3))
+    }
+
+    func testAzureAndGCSIdentitiesComeFromThePlatformAndStaticCredentialsWin() throws {
+        var c = ServerConfiguration()
+        let workload = ["AZURE_TENANT_ID": "t", "AZURE_CLIENT_ID": "c", "AZURE_FEDERATED_TOKEN_FILE": "/var/run/azure",
+                        "AZURE_STORAGE_ACCOUNT": "acct"]
+        try c.apply(environment: workload)
+        XCTAssertEqual(c.azureIdentity?.kind, "workload_identity")
+        XCTAssertEqual(RefreshedCredential.all(c).map(\.name), ["azure workload_identity"])
+        try c.apply(environment: workload.merging(["AZURE_STORAGE_KEY": "k"]) { a, _ in a })
+        XCTAssertNil(c.azureIdentity, "an account key wins")
+        XCTAssertEqual(RefreshedCredential.all(c).map(\.name), [])
+
+        var m = ServerConfiguration()
+        try m.apply(environment: ["AZURE_STORAGE_ACCOUNT": "acct"])
+        XCTAssertNil(m.azureIdentity, "no managed identity unless asked for")
+        try m.apply(environment: ["AZURE_STORAGE_ACCOUNT": "acct", "TAVANA_AZURE_MANAGED_IDENTITY": "true",
+                                  "TAVANA_GCS_WORKLOAD_IDENTITY": "true", "GCE_METADATA_HOST": "127.0.0.1:1",
+                                  "TAVANA_GCS_ENDPOINT": "http://127.0.0.1:2"])
+        XCTAssertEqual(m.azureIdentity?.kind, "managed_identity")
+        XCTAssertEqual(RefreshedCredential.all(m).map(\.name), ["azure managed_identity", "gcs workload_identity"])
+        XCTAssertEqual(m.objectStorage.gcsEndpoint, "http://127.0.0.1:2")
+        var bad = ServerConfiguration()
+        XCTAssertThrowsError(try bad.apply(environment: ["TAVANA_GCS_WORKLOAD_IDENTITY": "maybe"]))
     }
 
     func testScopedSecretsTakeTheirKeysFromTheVariablesTheConfigFileNames() throws {

@@ -46,6 +46,44 @@ final class ObjectStorageSecretsTests: XCTestCase {
         ])
     }
 
+    func testAnAzureAccountWithAKeyOrAloneOrWithATokenMakesTheRightSecret() {
+        let keyed = ObjectStorageCredentials(environment: ["AZURE_STORAGE_ACCOUNT": "acct", "AZURE_STORAGE_KEY": "a2V5"])
+        XCTAssertEqual(ObjectStorageConfiguration(credentials: keyed).azureSecretStatement(),
+                       "CREATE OR REPLACE SECRET tavana_azure (TYPE azure, CONNECTION_STRING "
+                       + "'DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=a2V5;EndpointSuffix=core.windows.net')")
+        XCTAssertEqual(keyed.azure?.account, "acct")
+        XCTAssertEqual(ObjectStorageConfiguration(credentials: keyed).redact("key a2V5 leaked"), "key *** leaked")
+        let alone = ObjectStorageCredentials(environment: ["AZURE_STORAGE_ACCOUNT": "acct"])
+        XCTAssertEqual(ObjectStorageConfiguration(credentials: alone).azureSecretStatement(),
+                       "CREATE OR REPLACE SECRET tavana_azure (TYPE azure, PROVIDER credential_chain, ACCOUNT_NAME 'acct')")
+        var token = alone
+        token.azure = .accessToken(account: "acct", token: "eyJ.tok'en", source: "workload_identity")
+        let config = ObjectStorageConfiguration(credentials: token)
+        XCTAssertEqual(config.azureSecretStatement(),
+                       "CREATE OR REPLACE SECRET tavana_azure (TYPE azure, PROVIDER access_token, "
+                       + "ACCESS_TOKEN 'eyJ.tok''en', ACCOUNT_NAME 'acct')")
+        XCTAssertEqual("\(token)", "aws=credential_chain azure=workload_identity(account: acct)")
+        XCTAssertEqual(config.redact("token eyJ.tok'en"), "token ***")
+        XCTAssertNil(ObjectStorageConfiguration().azureSecretStatement())
+    }
+
+    func testAGCSBearerTokenWinsOverHMACAndGCSMayHaveItsOwnEndpoint() {
+        var credentials = ObjectStorageCredentials(environment: ["GCS_HMAC_KEY_ID": "gid", "GCS_HMAC_SECRET": "gsecret"])
+        var config = ObjectStorageConfiguration(endpoint: "http://127.0.0.1:9000", credentials: credentials)
+        XCTAssertEqual(config.gcsSecretStatement(),
+                       "CREATE OR REPLACE SECRET tavana_gcs (TYPE gcs, KEY_ID 'gid', SECRET 'gsecret', "
+                       + "ENDPOINT '127.0.0.1:9000', URL_STYLE 'path', USE_SSL false)", "the shared endpoint by default")
+        credentials.gcsBearerToken = "ya29.token"
+        credentials.gcsTokenSource = "workload_identity"
+        config.credentials = credentials
+        config.gcsEndpoint = "https://gcs.internal:8443/"
+        XCTAssertEqual(config.gcsSecretStatement(),
+                       "CREATE OR REPLACE SECRET tavana_gcs (TYPE gcs, BEARER_TOKEN 'ya29.token', "
+                       + "ENDPOINT 'gcs.internal:8443', URL_STYLE 'path', USE_SSL true)")
+        XCTAssertEqual("\(credentials)", "aws=credential_chain gcs=workload_identity")
+        XCTAssertEqual(config.redact("ya29.token"), "***")
+    }
+
     func testSecretValuesAreRedactedAndNeverDescribed() {
         let env = ["AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "hunter2", "GCS_HMAC_KEY_ID": "g", "GCS_HMAC_SECRET": "gs3"]
         let config = ObjectStorageConfiguration(credentials: ObjectStorageCredentials(environment: env))

@@ -312,9 +312,28 @@ def test_aws_web_identity_keys_from_sts_are_used_and_refreshed_before_they_expir
         table = adbc_table(s, "SELECT count(*) AS n FROM read_parquet('s3://bucket/hive/*/*.parquet')")
         assert table.column("n").to_pylist() == [9]
         logs = all_logs(s)
-        assert "object storage keys obtained" in logs and "object storage keys refreshed" in logs
+        assert "object storage credentials obtained" in logs and "object storage credentials refreshed" in logs
         assert "aws=web_identity" in logs
         assert token.read_text().strip() not in logs, "the token never reaches the logs"
+
+
+def test_the_aws_extensions_own_credential_chain_finds_a_shared_credentials_file(tavana_bin, store, tmp_path):
+    """No keys in the environment and no web identity: the tavana_s3 secret is the aws
+    extension's credential_chain, which finds the keys in AWS_SHARED_CREDENTIALS_FILE (what
+    a mounted profile gives a pod); read_parquet and delta_scan both use them."""
+    profile = tmp_path / "credentials"
+    profile.write_text(f"[default]\naws_access_key_id = {KEY_ID}\naws_secret_access_key = {SECRET}\n")
+    env = {"TAVANA_OBJECT_STORAGE_ENDPOINT": store["endpoint"], "TAVANA_OBJECT_STORAGE_BUCKET": BUCKET,
+           "AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_SHARED_CREDENTIALS_FILE": str(profile),
+           "AWS_CONFIG_FILE": str(tmp_path / "no-config"), "AWS_EC2_METADATA_DISABLED": "true", "AWS_REGION": "us-east-1"}
+    with running_server(tavana_bin, name="formats-chain", env=env, default_extensions=True, shared_catalog=False) as s:
+        with s.connect() as c:
+            secret = c.execute("SELECT secret_string FROM duckdb_secrets() WHERE name = 'tavana_s3'").fetchone()[0]
+            assert "provider=credential_chain" in secret and f"key_id={KEY_ID}" in secret, secret
+            assert SECRET not in secret
+            assert c.execute("SELECT count(*) FROM read_parquet('s3://bucket/hive/*/*.parquet')").fetchone() == (9,)
+            assert sorted(c.execute("SELECT * FROM delta_scan('s3://bucket/table')").fetchall()) == DELTA_ROWS
+        assert "aws=credential_chain" in all_logs(s) and SECRET not in all_logs(s)
 
 
 def test_a_web_identity_sts_refuses_stops_the_server_with_its_reason(tavana_bin, tmp_path):

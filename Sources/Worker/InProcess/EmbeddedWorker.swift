@@ -80,6 +80,13 @@ public final class EmbeddedWorker: WorkerService {
     public init(configuration: WorkerConfiguration, logger: Logger) throws {
         database = try Database(configuration.database)
         objectStorage = Mutex(configuration.objectStorage)
+        if configuration.database.extensions.contains("azure") {
+            // The azure extension's default transport looks for CA certificates only where
+            // its build machine kept them (/etc/pki/tls/certs/ca-bundle.crt) and so fails on
+            // Debian-based images; its curl transport finds the system's bundle (or CURL_CA_INFO).
+            // GLOBAL: a plain SET would hold for this one connection only.
+            _ = try database.connect().execute("SET GLOBAL azure_transport_option_type = 'curl'")
+        }
         let secrets = configuration.objectStorage.secretStatements()
         if !secrets.isEmpty {
             let connection = try database.connect()
@@ -141,16 +148,26 @@ public final class EmbeddedWorker: WorkerService {
         self.logger = logger
     }
 
-    /// Runs one start-up statement, retrying a few times: workers that start together race to
-    /// create a new shared catalog's tables, and the losers succeed once the winner is done.
-    /// Makes the S3 secret again with new keys (temporary keys Tavana refreshed). Sessions'
-    /// next reads use them; a read already running keeps the keys it started with.
-    public func replaceAWSKeys(id: String, secret: String, token: String?) throws {
+    /// The secrets Tavana remakes when it has refreshed their credentials.
+    public enum RefreshedSecret: String, Sendable {
+        case s3 = "tavana_s3", gcs = "tavana_gcs", azure = "tavana_azure"
+    }
+
+    /// Changes the credentials and makes `secret` again from them (temporary keys or tokens
+    /// Tavana refreshed). Sessions' next reads use them; a read already running keeps what it
+    /// started with.
+    public func replaceCredentials(_ secret: RefreshedSecret, _ change: (inout ObjectStorageCredentials) -> Void) throws {
         let replaced = objectStorage.withLock { storage -> ObjectStorageConfiguration in
-            storage.credentials.aws = .keys(id: id, secret: secret, token: token)
+            change(&storage.credentials)
             return storage
         }
-        guard let statement = replaced.s3SecretStatement() else { return }
+        let statement: String?
+        switch secret {
+        case .s3: statement = replaced.s3SecretStatement()
+        case .gcs: statement = replaced.gcsSecretStatement()
+        case .azure: statement = replaced.azureSecretStatement()
+        }
+        guard let statement else { return }
         try Self.makeSecret(statement, on: try database.connect(), redactingWith: replaced)
     }
 
@@ -164,6 +181,8 @@ public final class EmbeddedWorker: WorkerService {
         }
     }
 
+    /// Runs one start-up statement, retrying a few times: workers that start together race to
+    /// create a new shared catalog's tables, and the losers succeed once the winner is done.
     static func runAtStartup(_ statement: String, on connection: Connection, logger: Logger) throws {
         var attempt = 1
         while true {

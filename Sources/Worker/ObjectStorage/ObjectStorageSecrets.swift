@@ -7,6 +7,8 @@ import DuckDB
 public struct ObjectStorageConfiguration: Sendable, Equatable {
     /// `host:port` or a URL (`http://127.0.0.1:9000`); nil: the cloud's own endpoint.
     public var endpoint: String?
+    /// GCS's own endpoint, when it is not `endpoint` (nil: `endpoint`, else Google's).
+    public var gcsEndpoint: String?
     /// The default bucket (used for paths Tavana chooses itself; users may name any bucket).
     public var bucket: String?
     public var region: String
@@ -53,15 +55,8 @@ public struct ObjectStorageConfiguration: Sendable, Equatable {
     public func secretStatements() -> [String] {
         var statements: [String] = []
         if let s3 = s3SecretStatement() { statements.append(s3) }
-        if let gcs = credentials.gcsHMAC {
-            var options = ["TYPE gcs", "KEY_ID \(SQLText.literal(gcs.id))", "SECRET \(SQLText.literal(gcs.secret))"]
-            // The same endpoint serves both APIs in S3-compatible test servers.
-            options += endpointOptions
-            statements.append("CREATE OR REPLACE SECRET tavana_gcs (\(options.joined(separator: ", ")))")
-        }
-        if let connection = credentials.azureConnectionString {
-            statements.append("CREATE OR REPLACE SECRET tavana_azure (TYPE azure, CONNECTION_STRING \(SQLText.literal(connection)))")
-        }
+        if let gcs = gcsSecretStatement() { statements.append(gcs) }
+        if let azure = azureSecretStatement() { statements.append(azure) }
         for (index, storage) in scoped.enumerated() {
             statements.append(storage.statement(number: index + 1, defaults: self))
         }
@@ -95,6 +90,48 @@ public struct ObjectStorageConfiguration: Sendable, Equatable {
         return "CREATE OR REPLACE SECRET tavana_s3 (\(s3.joined(separator: ", ")))"
     }
 
+    /// The GCS secret alone: HMAC keys, or a bearer token Tavana obtained (made again on
+    /// each refresh); nil without either.
+    public func gcsSecretStatement() -> String? {
+        var options = ["TYPE gcs"]
+        if let token = credentials.gcsBearerToken {
+            options.append("BEARER_TOKEN \(SQLText.literal(token))")
+        } else if let gcs = credentials.gcsHMAC {
+            options += ["KEY_ID \(SQLText.literal(gcs.id))", "SECRET \(SQLText.literal(gcs.secret))"]
+        } else {
+            return nil
+        }
+        options += gcsEndpointOptions
+        return "CREATE OR REPLACE SECRET tavana_gcs (\(options.joined(separator: ", ")))"
+    }
+
+    /// GCS's endpoint options: its own endpoint if one is set, else the shared one (S3-compatible
+    /// test servers serve both APIs), else Google's.
+    var gcsEndpointOptions: [String] {
+        guard let gcsEndpoint, !gcsEndpoint.isEmpty else { return endpointOptions }
+        var copy = self
+        copy.endpoint = gcsEndpoint
+        copy.urlStyle = nil
+        return copy.endpointOptions
+    }
+
+    /// The Azure secret alone (nil without Azure storage): made at start, and made again with
+    /// each new token.
+    public func azureSecretStatement() -> String? {
+        guard let azure = credentials.azure else { return nil }
+        switch azure {
+        case .connectionString(let text):
+            return "CREATE OR REPLACE SECRET tavana_azure (TYPE azure, CONNECTION_STRING \(SQLText.literal(text)))"
+        case .accessToken(let account, let token, _):
+            return "CREATE OR REPLACE SECRET tavana_azure (TYPE azure, PROVIDER access_token, "
+                + "ACCESS_TOKEN \(SQLText.literal(token)), ACCOUNT_NAME \(SQLText.literal(account)))"
+        case .chain(let account):
+            // The extension's own chain (CLI, managed identity, environment): used only when
+            // Tavana has nothing better, since delta_scan does not follow it.
+            return "CREATE OR REPLACE SECRET tavana_azure (TYPE azure, PROVIDER credential_chain, ACCOUNT_NAME \(SQLText.literal(account)))"
+        }
+    }
+
     /// `text` with every secret value replaced, for errors and logs.
     public func redact(_ text: String) -> String {
         var out = text
@@ -123,14 +160,50 @@ public struct ObjectStorageCredentials: Sendable, Equatable, CustomStringConvert
         public var debugDescription: String { description }
     }
 
+    /// How the Azure secret signs in; nil: no Azure storage.
+    public enum Azure: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible {
+        /// A connection string (given, or built from an account name and key).
+        case connectionString(String)
+        /// A bearer token Tavana obtained for the account (`source` names how, for logs).
+        case accessToken(account: String, token: String, source: String)
+        /// Only an account name: the azure extension's own credential chain.
+        case chain(account: String)
+
+        public var description: String {
+            switch self {
+            case .connectionString: return "connection_string"
+            case .accessToken(let account, _, let source): return "\(source)(account: \(account))"
+            case .chain(let account): return "credential_chain(account: \(account))"
+            }
+        }
+
+        public var debugDescription: String { description }
+
+        public var account: String? {
+            switch self {
+            case .connectionString(let text):
+                return text.split(separator: ";").first { $0.hasPrefix("AccountName=") }.map { String($0.dropFirst(12)) }
+            case .accessToken(let account, _, _), .chain(let account): return account
+            }
+        }
+    }
+
     public var aws: AWS
+    public var azure: Azure?
+    /// A GCS bearer token Tavana obtained (from the metadata server); wins over HMAC keys.
+    public var gcsBearerToken: String?
     public var gcsHMAC: (id: String, secret: String)? {
         get { gcsKeys.map { (id: $0.id, secret: $0.secret) } }
         set { gcsKeys = newValue.map { Pair($0.id, $0.secret) } }
     }
-    public var azureConnectionString: String?
+    public var azureConnectionString: String? {
+        if case .connectionString(let text) = azure { return text }
+        return nil
+    }
     /// Where `aws` keys came from when Tavana obtained them itself (`web_identity`), for logs.
     public var awsKeysSource: String?
+    /// Where `gcsBearerToken` came from, for logs.
+    public var gcsTokenSource: String?
     private var gcsKeys: Pair?
 
     private struct Pair: Sendable, Equatable {
@@ -141,11 +214,12 @@ public struct ObjectStorageCredentials: Sendable, Equatable, CustomStringConvert
     public init(aws: AWS = .chain, gcsHMAC: (id: String, secret: String)? = nil, azureConnectionString: String? = nil) {
         self.aws = aws
         self.gcsKeys = gcsHMAC.map { Pair($0.id, $0.secret) }
-        self.azureConnectionString = azureConnectionString
+        self.azure = azureConnectionString.map { .connectionString($0) }
     }
 
     /// From the platform's standard variables: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY /
-    /// AWS_SESSION_TOKEN, GCS_HMAC_KEY_ID / GCS_HMAC_SECRET, AZURE_STORAGE_CONNECTION_STRING.
+    /// AWS_SESSION_TOKEN, GCS_HMAC_KEY_ID / GCS_HMAC_SECRET, AZURE_STORAGE_CONNECTION_STRING,
+    /// else AZURE_STORAGE_ACCOUNT with AZURE_STORAGE_KEY (or alone, for the extension's chain).
     public init(environment env: [String: String]) {
         func value(_ name: String) -> String? { env[name].flatMap { $0.isEmpty ? nil : $0 } }
         if let id = value("AWS_ACCESS_KEY_ID"), let secret = value("AWS_SECRET_ACCESS_KEY") {
@@ -154,7 +228,16 @@ public struct ObjectStorageCredentials: Sendable, Equatable, CustomStringConvert
             aws = .chain
         }
         if let id = value("GCS_HMAC_KEY_ID"), let secret = value("GCS_HMAC_SECRET") { gcsKeys = Pair(id, secret) }
-        azureConnectionString = value("AZURE_STORAGE_CONNECTION_STRING")
+        if let connection = value("AZURE_STORAGE_CONNECTION_STRING") {
+            azure = .connectionString(connection)
+        } else if let account = value("AZURE_STORAGE_ACCOUNT") {
+            if let key = value("AZURE_STORAGE_KEY") {
+                azure = .connectionString(
+                    "DefaultEndpointsProtocol=https;AccountName=\(account);AccountKey=\(key);EndpointSuffix=core.windows.net")
+            } else {
+                azure = .chain(account: account)
+            }
+        }
     }
 
     var secretValues: [String] {
@@ -164,7 +247,17 @@ public struct ObjectStorageCredentials: Sendable, Equatable, CustomStringConvert
             if let token { values.append(token) }
         }
         if let gcsKeys { values.append(gcsKeys.secret) }
-        if let azureConnectionString { values.append(azureConnectionString) }
+        if let gcsBearerToken { values.append(gcsBearerToken) }
+        switch azure {
+        case .connectionString(let text):
+            values.append(text)
+            // The key alone, too: an error may quote just that part.
+            if let key = text.split(separator: ";").first(where: { $0.hasPrefix("AccountKey=") }) {
+                values.append(String(key.dropFirst(11)))
+            }
+        case .accessToken(_, let token, _): values.append(token)
+        case .chain, nil: break
+        }
         return values
     }
 
@@ -174,8 +267,9 @@ public struct ObjectStorageCredentials: Sendable, Equatable, CustomStringConvert
         case .keys: kinds.append("aws=\(awsKeysSource ?? "keys")")
         case .chain: kinds.append("aws=credential_chain")
         }
-        if gcsKeys != nil { kinds.append("gcs=hmac") }
-        if azureConnectionString != nil { kinds.append("azure=connection_string") }
+        if gcsBearerToken != nil { kinds.append("gcs=\(gcsTokenSource ?? "bearer_token")") }
+        else if gcsKeys != nil { kinds.append("gcs=hmac") }
+        if let azure { kinds.append("azure=\(azure)") }
         return kinds.joined(separator: " ")
     }
 
