@@ -6,7 +6,8 @@ real server can run here (no Azure emulator installs without npm; there is no GK
 - an Azure AD token endpoint (client credentials: a federated token from a file, as workload
   identity does, or a client secret, as a service principal does) and the IMDS managed-identity
   endpoint, both handing out bearer tokens the Blob server then accepts until they expire;
-- the GKE metadata server's token endpoint, and a GCS front that accepts only the bearer tokens
+- the GKE metadata server's token endpoint, EC2's instance metadata service (an instance
+  profile's keys), and a GCS front that accepts only the bearer tokens
   it handed out and forwards the request to an S3 API (moto) holding the data.
 
 Run as a process: `python cloud_standins.py --config FILE` prints one JSON line with the ports
@@ -93,6 +94,7 @@ class State:
         self.lifetime = int(config.get("token_lifetime", 3600))
         self.gcs_upstream = config.get("gcs_upstream", "")
         self.gcs_upstream_key = config.get("gcs_upstream_key", "upstream")
+        self.instance_key_id = config.get("instance_key_id", "ASIAINSTANCEPROFILE1")
         self.tls: ssl.SSLContext | None = None
         if config.get("tls_cert"):
             self.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -255,6 +257,8 @@ class Handler(BaseHTTPRequestHandler):
     # -- GKE metadata server and the GCS front ----------------------------------------------
     def serve_metadata(self) -> None:
         path = urllib.parse.urlsplit(self.path).path
+        if path.startswith("/latest/"):
+            return self.ec2_metadata(path)
         if path != "/computeMetadata/v1/instance/service-accounts/default/token":
             return self.json_reply(404, {"error": "not found"})
         if self.headers.get("Metadata-Flavor") != "Google":
@@ -262,6 +266,31 @@ class Handler(BaseHTTPRequestHandler):
             return self.json_reply(403, {"error": "Missing Metadata-Flavor:Google header"})
         token, lifetime = self.state.issue("gke_metadata")
         self.json_reply(200, {"access_token": token, "expires_in": lifetime, "token_type": "Bearer"})
+
+    def ec2_metadata(self, path: str) -> None:
+        """EC2's instance metadata service (IMDSv2), as an instance profile's keys come from
+        it: a session token first, then the role's name, then its temporary keys."""
+        if path == "/latest/api/token" and self.command == "PUT":
+            token = secrets.token_urlsafe(24)
+            with self.state.lock:
+                self.state.tokens[token] = ("imds-session", time.time() + 21600)
+            return self.reply(200, token.encode(), content_type="text/plain")
+        session = self.headers.get("X-aws-ec2-metadata-token", "")
+        if self.state.token_kind(session) != "imds-session":
+            self.state.count("imds:refused")
+            return self.reply(401, b"", content_type="text/plain")
+        role = "tavana-node-role"
+        if path.rstrip("/") == "/latest/meta-data/iam/security-credentials":
+            return self.reply(200, role.encode(), content_type="text/plain")
+        if path == f"/latest/meta-data/iam/security-credentials/{role}":
+            self.state.count("issued:instance_profile")
+            expires = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=self.state.lifetime)
+            return self.json_reply(200, {
+                "Code": "Success", "Type": "AWS-HMAC", "AccessKeyId": self.state.instance_key_id,
+                "SecretAccessKey": "instance-profile-s3cr3t", "Token": "instance-profile-session-token",
+                "LastUpdated": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "Expiration": expires.strftime("%Y-%m-%dT%H:%M:%SZ")})
+        self.reply(404, b"", content_type="text/plain")
 
     def serve_gcs(self) -> None:
         auth = self.headers.get("Authorization", "")

@@ -295,3 +295,23 @@ def test_gcs_workload_identity_token_from_the_metadata_server(tavana_bin, clouds
         assert grew(before, after, "issued:gke_metadata") >= 1 and grew(before, after, "gcs:gke_metadata") > 0
         assert grew(before, after, "gcs:refused:Bearer") == 0, json.dumps(after)  # no token was ever refused
         assert "gcs=workload_identity" in all_logs(s)
+
+
+def test_aws_instance_profile_through_the_aws_extensions_chain(tavana_bin, clouds, tmp_path):
+    """No keys, no web identity, no profile file: the tavana_s3 secret's credential_chain goes
+    on to the instance profile, whose keys come from EC2's metadata service (IMDSv2, the
+    stand-in at AWS_EC2_METADATA_SERVICE_ENDPOINT). The bucket is moto's."""
+    env = {"TAVANA_OBJECT_STORAGE_ENDPOINT": clouds.moto, "TAVANA_OBJECT_STORAGE_BUCKET": GCS_BUCKET,
+           "AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_SESSION_TOKEN": "", "AWS_REGION": "us-east-1",
+           "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"), "AWS_CONFIG_FILE": str(tmp_path / "none"),
+           "AWS_EC2_METADATA_SERVICE_ENDPOINT": clouds.url("metadata", "/"), "AWS_EC2_METADATA_DISABLED": "false"}
+    before = clouds.stats()
+    with running_server(tavana_bin, name="aws-instance", env=env, default_extensions=True, shared_catalog=False) as s:
+        with s.connect() as c:
+            secret = c.execute("SELECT secret_string FROM duckdb_secrets() WHERE name = 'tavana_s3'").fetchone()[0]
+            assert "provider=credential_chain" in secret and "key_id=ASIAINSTANCEPROFILE1" in secret, secret
+            assert "instance-profile-s3cr3t" not in secret
+            assert c.execute(f"SELECT count(*) FROM read_parquet('s3://{GCS_BUCKET}/tables/items.parquet')").fetchone() == (100,)
+            assert sorted(c.execute(f"SELECT * FROM delta_scan('s3://{GCS_BUCKET}/table')").fetchall()) == DELTA_ROWS
+        assert grew(before, clouds.stats(), "issued:instance_profile") >= 1
+        assert "instance-profile-s3cr3t" not in all_logs(s)
