@@ -403,7 +403,8 @@ public struct ServerConfiguration: Sendable, Equatable {
         guard !reservedCatalogNames.contains(name.lowercased()) else {
             throw ConfigurationError.invalid("attach: the name \(name) is taken")
         }
-        guard !path.trimmingCharacters(in: .whitespaces).isEmpty else {
+        let target = dropPrefix("delta-pinned:", from: path) ?? dropPrefix("delta:", from: path) ?? path
+        guard !target.trimmingCharacters(in: .whitespaces).isEmpty else {
             throw ConfigurationError.invalid("attach: \(name) needs a path")
         }
     }
@@ -413,9 +414,32 @@ public struct ServerConfiguration: Sendable, Equatable {
     /// so the operator's statements are not confined). Attached in name order, read-only:
     /// every worker sees the same files, and no session may change them.
     var operatorStartup: [String] {
-        engine.attachments.keys.sorted().map { name in
-            "ATTACH \(SQLText.literal(engine.attachments[name]!)) AS \(SQLText.identifier(name)) (READ_ONLY)"
+        engine.attachments.keys.sorted().flatMap { name in
+            Self.attachStatements(name: name, path: engine.attachments[name]!)
         } + engine.startupSQL
+    }
+
+    /// One attachment, read-only: a DuckDB database file, or a Delta table (`delta:PATH`),
+    /// whose snapshot is read again by every query, or (`delta-pinned:PATH`) once at start and
+    /// reused by every query until the worker restarts: the fastest way to query a table
+    /// that is not written while Tavana serves it.
+    static func attachStatements(name: String, path: String) -> [String] {
+        let alias = SQLText.identifier(name)
+        if let rest = Self.dropPrefix("delta-pinned:", from: path) {
+            // DuckDB pins the snapshot on the first read, not at ATTACH: read it now, so that
+            // every worker serves the snapshot of its start, whichever it is asked first.
+            return ["ATTACH \(SQLText.literal(rest)) AS \(alias) (TYPE delta, PIN_SNAPSHOT, READ_ONLY)",
+                    "SELECT * FROM \(alias) LIMIT 0"]
+        }
+        if let rest = Self.dropPrefix("delta:", from: path) {
+            return ["ATTACH \(SQLText.literal(rest)) AS \(alias) (TYPE delta, READ_ONLY)"]
+        }
+        return ["ATTACH \(SQLText.literal(path)) AS \(alias) (READ_ONLY)"]
+    }
+
+    static func dropPrefix(_ prefix: String, from text: String) -> String? {
+        guard text.lowercased().hasPrefix(prefix) else { return nil }
+        return String(text.dropFirst(prefix.count)).trimmingCharacters(in: .whitespaces)
     }
 
     /// The catalog DuckDB names the worker's own database: `memory`, or a file's name

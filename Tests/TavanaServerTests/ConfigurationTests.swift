@@ -73,8 +73,17 @@ final class ConfigurationTests: XCTestCase {
         XCTAssertEqual(e.engine.attachments, ["a": "s3://b/a.duckdb", "b": "gs://b/b.duckdb"])
         XCTAssertEqual(e.engine.startupSQL, ["SELECT 1; SELECT 2"])
 
+        // Delta tables: read afresh by every query, or pinned to the snapshot read at start.
+        var d = ServerConfiguration()
+        try d.apply(environment: ["TAVANA_ATTACH": "sales=delta:s3://b/sales,codes=delta-pinned: az://c/codes"])
+        XCTAssertEqual(d.workerConfiguration().startup, [
+            "ATTACH 'az://c/codes' AS \"codes\" (TYPE delta, PIN_SNAPSHOT, READ_ONLY)",
+            "SELECT * FROM \"codes\" LIMIT 0",
+            "ATTACH 's3://b/sales' AS \"sales\" (TYPE delta, READ_ONLY)",
+        ])
+
         // Names that would clash with the sessions' own, or break the statement, are refused.
-        for bad in ["a=", "=s3://x", "1st=s3://x", "lake=s3://x", "memory=s3://x", "a-b=s3://x", "a\"b=s3://x", "noequals"] {
+        for bad in ["a=delta:", "a=delta-pinned: ", "a=", "=s3://x", "1st=s3://x", "lake=s3://x", "memory=s3://x", "a-b=s3://x", "a\"b=s3://x", "noequals"] {
             var b = ServerConfiguration()
             XCTAssertThrowsError(try b.apply(environment: ["TAVANA_ATTACH": bad]), bad)
         }

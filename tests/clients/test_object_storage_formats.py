@@ -271,6 +271,31 @@ def test_read_only_databases_and_start_up_sql_on_every_worker(tavana_bin, store,
                 c.close()
 
 
+def test_delta_tables_attached_at_start_fresh_or_pinned_to_their_snapshot(tavana_bin, store):
+    """`delta:` attaches a Delta table that every query reads afresh; `delta-pinned:` reads its
+    snapshot once at start and reuses it (docs/object-storage.md, Caching), so a commit made
+    afterwards shows in the first and not in the second."""
+    from deltalake import write_deltalake
+    options = {"AWS_ENDPOINT_URL": store["endpoint"], "AWS_ALLOW_HTTP": "true", "AWS_S3_ALLOW_UNSAFE_RENAME": "true",
+               "AWS_ACCESS_KEY_ID": KEY_ID, "AWS_SECRET_ACCESS_KEY": SECRET, "AWS_REGION": "us-east-1"}
+    write_deltalake(f"s3://{BUCKET}/attached", pa.table({"id": pa.array([1, 2], pa.int64())}), storage_options=options)
+    env = storage_env(store["endpoint"],
+                      TAVANA_ATTACH="fresh=delta:s3://bucket/attached,pinned=delta-pinned:s3://bucket/attached")
+    with running_server(tavana_bin, name="formats-delta-attach", env=env, default_extensions=True) as s:
+        s.flight_port = flight_port(s)
+        with s.connect() as c:
+            assert c.execute("SELECT count(*) FROM fresh").fetchone() == (2,)
+            assert c.execute("SELECT count(*) FROM pinned").fetchone() == (2,)
+            with pytest.raises(psycopg.Error):
+                c.execute("INSERT INTO fresh VALUES (9)")
+        write_deltalake(f"s3://{BUCKET}/attached", pa.table({"id": pa.array([3], pa.int64())}), storage_options=options,
+                        mode="append")
+        with s.connect() as c:
+            assert c.execute("SELECT count(*) FROM fresh").fetchone() == (3,), "a fresh attachment sees the new commit"
+            assert c.execute("SELECT count(*) FROM pinned").fetchone() == (2,), "a pinned one keeps its snapshot"
+        assert adbc_table(s, "SELECT sum(id) AS s FROM fresh").column("s").to_pylist() == [6]
+
+
 def test_a_start_up_statement_that_fails_stops_the_server_with_a_clear_message(tavana_bin, store, tmp_path):
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"extensions": [], "startupSql": ["CREATE VIEW broken AS SELECT * FROM no_such_table"]}))
