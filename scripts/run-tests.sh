@@ -27,6 +27,14 @@ TAVANA_TEST_MODE=cluster TAVANA_BIN="$bin" .venv/bin/python -m pytest -q -rs \
   tests/clients/test_pg_streaming.py tests/clients/test_flight_sql.py tests/clients/test_flight_metadata.py tests/clients/test_flight_sessions.py tests/clients/test_flight_clients.py \
   tests/clients/test_arrow_ipc.py tests/clients/test_pg_admission.py tests/clients/test_object_storage.py tests/clients/test_object_storage_formats.py tests/clients/test_object_storage_clouds.py tests/clients/test_sandbox.py
 
+# The Helm chart, rendered offline by a real Helm (scripts/fetch-helm.sh) and checked against
+# the Kubernetes schemas; and the autoscaler's PromQL run by a real Prometheus against real
+# gateways (scripts/setup-prometheus.sh installs Debian's).
+log "chart tests"
+scripts/fetch-helm.sh >/dev/null
+scripts/setup-prometheus.sh
+TAVANA_BIN="$bin" .venv/bin/python -m pytest -q tests/chart
+
 # Last, because it compiles Tavana's modules again with the fuzzer's instrumentation (in the
 # same build folder, so the dependencies are not rebuilt): a few seconds per fuzz target
 # from the committed corpus. `make fuzz` is the long run (docs/reliability.md).

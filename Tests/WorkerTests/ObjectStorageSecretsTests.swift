@@ -23,7 +23,7 @@ final class ObjectStorageSecretsTests: XCTestCase {
     func testWithoutKeysTheCredentialChainIsUsed() {
         let config = ObjectStorageConfiguration(bucket: "b", region: "us-east-2", urlStyle: "vhost")
         XCTAssertEqual(config.secretStatements(), [
-            "CREATE OR REPLACE SECRET tavana_s3 (TYPE s3, PROVIDER credential_chain, REGION 'us-east-2', URL_STYLE 'vhost')",
+            "CREATE OR REPLACE SECRET tavana_s3 (TYPE s3, PROVIDER credential_chain, VALIDATION 'none', REGION 'us-east-2', URL_STYLE 'vhost')",
         ])
     }
 

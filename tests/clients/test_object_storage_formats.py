@@ -361,6 +361,21 @@ def test_the_aws_extensions_own_credential_chain_finds_a_shared_credentials_file
         assert "aws=credential_chain" in all_logs(s) and SECRET not in all_logs(s)
 
 
+def test_a_credential_chain_that_finds_nothing_at_start_fails_reads_not_the_server(tavana_bin, store, tmp_path):
+    # A bucket is set but the pod has no AWS credentials at all (a GKE pod, say): the
+    # worker starts, and an s3:// read fails with an error for that query only.
+    env = {"TAVANA_OBJECT_STORAGE_BUCKET": BUCKET, "AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "",
+           "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"), "AWS_CONFIG_FILE": str(tmp_path / "none"),
+           "AWS_EC2_METADATA_DISABLED": "true", "AWS_REGION": "us-east-1"}
+    with running_server(tavana_bin, name="formats-no-credentials", env=env, default_extensions=True,
+                        shared_catalog=False) as s:
+        with s.connect() as c:
+            with pytest.raises(psycopg.Error):
+                c.execute(f"SELECT count(*) FROM read_parquet('s3://{BUCKET}/hive/year=2024/part-0.parquet')")
+        with s.connect() as c:
+            assert c.execute("SELECT 1").fetchone() == (1,)
+
+
 def test_a_web_identity_sts_refuses_stops_the_server_with_its_reason(tavana_bin, tmp_path):
     # STS is unreachable (a closed port): the worker does not start without its storage.
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},

@@ -67,7 +67,9 @@ public final class CancelForwarder: Sendable {
         do {
             let channel = try await ClientBootstrap(group: group)
                 .connectTimeout(connectTimeout)
-                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                // A TCP-level option: at the socket level, option 1 is SO_DEBUG, which a process
+                // that is not root may not set (the connection, and the server with it, failed).
+                .channelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .connect(host: peer.host, port: peer.port).get()
             defer { channel.close(promise: nil) }
             var buffer = channel.allocator.buffer(capacity: bytes.count)

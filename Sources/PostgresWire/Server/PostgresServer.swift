@@ -26,7 +26,9 @@ public final class PostgresServer: Sendable {
         let server = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            // A TCP-level option: at the socket level, option 1 is SO_DEBUG, which a process
+            // that is not root may not set (the connection, and the server with it, failed).
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(.writeBufferWaterMark, value: .init(low: 256 << 10, high: 1 << 20))
             .bind(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {

@@ -121,7 +121,10 @@ public final class EmbeddedWorker: WorkerService {
             // a spool file only by its name, which they never learn (and cannot list; a root
             // process ignores the missing permission, so a sandboxed worker should not run as root).
             let folder = (spoolBase as NSString).appendingPathComponent("tavana-spool-\(UUID().uuidString.lowercased())")
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true,
+            // The base first, with ordinary permissions: created with the spool folder's own,
+            // a missing base (DuckDB's temp directory) would be one DuckDB cannot list.
+            try FileManager.default.createDirectory(atPath: spoolBase, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: false,
                                                     attributes: [.posixPermissions: 0o300])
             spoolDirectory = folder
             let connection = try database.connect()

@@ -78,7 +78,11 @@ public struct ObjectStorageConfiguration: Sendable, Equatable {
             if let token { s3.append("SESSION_TOKEN \(SQLText.literal(token))") }
         case .chain:
             // The aws extension's chain: web identity (IRSA), environment, instance profile.
+            // Without VALIDATION 'none' DuckDB refuses the secret when the chain finds nothing
+            // at start, and the worker would not start at all (a GKE pod with a bucket set);
+            // so it starts, and a read then fails with S3's own answer.
             s3.append("PROVIDER credential_chain")
+            s3.append("VALIDATION 'none'")
         }
         s3.append("REGION \(SQLText.literal(region))")
         if endpointParts != nil {
