@@ -7,7 +7,7 @@ CONFIG ?= debug
 BUILD_FLAGS := -c $(CONFIG)
 BIN = $(shell $(SWIFT) build $(BUILD_FLAGS) --show-bin-path)/tavana
 
-.PHONY: deps duckdb python build serve cluster test test-swift test-clients bench fuzz fuzz-smoke fuzz-campaign clean
+.PHONY: deps duckdb python build serve cluster test test-swift test-clients bench fuzz fuzz-smoke fuzz-campaign image clean
 
 deps: duckdb python
 
@@ -52,6 +52,15 @@ fuzz-smoke: duckdb
 # The long campaign: 10 million executions per target, resumable (docs/reliability.md).
 fuzz-campaign: duckdb
 	@scripts/fuzz-campaign.sh $(ARGS)
+
+# The container image both chart roles run (docker/README.md). Needs a container engine,
+# which this project's CI does not have: there, tests/clients/test_not_root.py checks the
+# image's file tree instead (scripts/assemble-image-tree.sh).
+IMAGE ?= tavana/tavana:dev
+CONTAINER ?= docker
+image:
+	@command -v $(CONTAINER) >/dev/null || { echo "make image: no $(CONTAINER) here (set CONTAINER=podman, or build elsewhere); scripts/assemble-image-tree.sh DEST lays out the image's files instead" >&2; exit 1; }
+	$(CONTAINER) build -f docker/Dockerfile -t $(IMAGE) .
 
 clean:
 	rm -rf .build .build-fuzz

@@ -218,7 +218,9 @@ def test_lint_strict_cloud_values(helm, chart, cloud):
     path = cloud_values(cloud)
     done = subprocess.run([helm, "lint", "--strict", str(CHART), "-f", str(path)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
-    validate_all(chart.docs(files=(path,)), "1.30")
+    docs = chart.docs(files=(path,))
+    validate_all(docs, "1.28")
+    validate_all(docs, "1.33")
 
 
 # The fields KEDA 2.17+ and prometheus-operator define for the objects the chart renders
@@ -388,8 +390,8 @@ VALIDATION_CASES = {
 @pytest.mark.parametrize("case", sorted(VALIDATION_CASES))
 def test_manifests_validate_against_kubernetes_schemas(chart, case):
     docs = chart.docs(VALIDATION_CASES[case])
-    validate_all(docs, "1.30")
     validate_all(docs, "1.28")  # the oldest Kubernetes the chart supports (kubeVersion)
+    validate_all(docs, "1.33")
 
 
 def test_sleep_pre_stop_action_validates_on_1_30(chart):

@@ -1,15 +1,18 @@
-"""Tavana as a container runs it: as a user that is not root (the image's uid 10001, the
-chart's runAsNonRoot). Everything else in the suite may run as root, which hides calls only
-root may make: setting SO_DEBUG instead of TCP_NODELAY once stopped the whole server on the
-first PostgreSQL connection, for every user but root."""
+"""Tavana as its container runs it: the runtime file tree docker/Dockerfile describes
+(scripts/assemble-image-tree.sh builds it into a folder, as no container engine runs here),
+the image's environment, and a user that is not root (the image runs as uid 10001 and the
+chart sets runAsNonRoot). The rest of the suite may run as root, which hides calls only root
+may make: setting SO_DEBUG instead of TCP_NODELAY once stopped the whole server on the first
+PostgreSQL connection, for every user but root."""
 from __future__ import annotations
 
-import json
 import os
+import pathlib
 import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 
 import adbc_driver_flightsql.dbapi
@@ -18,8 +21,9 @@ import pytest
 
 from tavana_server import HOST
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = pytest.mark.timeout(180)
 NOBODY = 65534
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
@@ -28,45 +32,36 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def library_path(binary: str) -> str:
-    out = subprocess.run(["ldd", binary], capture_output=True, text=True, check=True).stdout
-    return next(line.split("=>")[1].split("(")[0].strip() for line in out.splitlines() if "libduckdb" in line)
-
-
-@pytest.fixture
-def unprivileged(tavana_bin):
-    """The binary and its libduckdb copied where user `nobody` may read them, and a command
-    prefix that runs as nobody."""
+@pytest.fixture(scope="module")
+def image_tree(tavana_bin):
+    """The image's files in a folder user `nobody` may read, and the image's environment
+    pointed at it (docker/Dockerfile's ENV lines, with the folder as the root)."""
     if os.geteuid() != 0:
         pytest.skip("the tests already run as a user that is not root")
-    root = tempfile.mkdtemp(prefix="tavana-not-root-")
+    base = tempfile.mkdtemp(prefix="tavana-image-")
     try:
-        os.chmod(root, 0o755)
-        for sub in ("bin", "lib", "home"):
-            os.makedirs(os.path.join(root, sub), mode=0o755)
-        shutil.copy2(tavana_bin, os.path.join(root, "bin", "tavana"))
-        shutil.copy2(library_path(tavana_bin), os.path.join(root, "lib", "libduckdb.so"))
-        os.chown(os.path.join(root, "home"), NOBODY, NOBODY)
-        config = os.path.join(root, "config.json")
-        with open(config, "w") as f:
-            json.dump({"extensions": []}, f)
-        for path in (os.path.join(root, "bin", "tavana"), os.path.join(root, "lib", "libduckdb.so"), config):
-            os.chmod(path, 0o755)
-        env = {"PATH": "/usr/bin:/bin", "HOME": os.path.join(root, "home"), "LD_LIBRARY_PATH": os.path.join(root, "lib"),
-               "TAVANA_DUCKDB_HOME": root, "TMPDIR": os.path.join(root, "home")}
-        prefix = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", os.path.join(root, "bin", "tavana")]
-        yield prefix, config, env
+        os.chmod(base, 0o755)
+        tree = os.path.join(base, "tree")
+        subprocess.run([str(ROOT / "scripts" / "assemble-image-tree.sh"), tree, tavana_bin], check=True,
+                       capture_output=True, timeout=300)
+        duckdb = os.path.join(tree, "opt", "tavana", "duckdb")
+        env = {"PATH": "/usr/bin:/bin", "TAVANA_DUCKDB_HOME": duckdb,
+               "LD_LIBRARY_PATH": f"{duckdb}/lib:{tree}/usr/local/lib/swift",
+               "HOME": os.path.join(tree, "tmp"), "TMPDIR": os.path.join(tree, "tmp"), "MALLOC_ARENA_MAX": "2"}
+        yield tree, env
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(base, ignore_errors=True)
 
 
-def test_serve_as_nobody_answers_both_front_doors_and_cancels(unprivileged):
-    prefix, config, env = unprivileged
+def test_the_image_tree_serves_psql_and_adbc_as_nobody_and_cancels(image_tree):
+    tree, env = image_tree
     pg, flight, http = free_port(), free_port(), free_port()
     log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
-    proc = subprocess.Popen(prefix + ["serve", "--host", HOST, "--pg-port", str(pg), "--flight-port", str(flight),
-                                      "--http-port", str(http), "--config", config],
-                            stdout=log, stderr=log, env=env, cwd=env["HOME"])
+    command = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+               os.path.join(tree, "usr", "local", "bin", "tavana"),
+               "serve", "--host", HOST, "--pg-port", str(pg), "--flight-port", str(flight), "--http-port", str(http)]
+    # The image's default extensions (httpfs, aws, azure, delta, ...) load from the tree.
+    proc = subprocess.Popen(command, stdout=log, stderr=log, env=env, cwd=env["HOME"])
     try:
         deadline = time.monotonic() + 60
         while "postgres listening" not in open(log.name).read():
@@ -76,12 +71,23 @@ def test_serve_as_nobody_answers_both_front_doors_and_cancels(unprivileged):
         with open(f"/proc/{proc.pid}/status") as f:
             uids = next(line for line in f if line.startswith("Uid:")).split()[1:]
         assert set(uids) == {str(NOBODY)}, uids
+        # Only the tree's copies of libduckdb and the extensions are loaded.
+        maps = open(f"/proc/{proc.pid}/maps").read()
+        loaded = {line.split()[-1] for line in maps.splitlines() if "duckdb" in line and "/" in line}
+        assert loaded and all(path.startswith(tree) for path in loaded), loaded
+        assert any(path.endswith("httpfs.duckdb_extension") for path in loaded), loaded
+        swift = {line.split()[-1] for line in maps.splitlines() if "libswiftCore" in line}
+        assert all(path.startswith(tree) for path in swift), swift
+
+        r = subprocess.run(["psql", "-X", "-At", "-h", HOST, "-p", str(pg), "-U", "tester", "-d", "tavana",
+                            "-c", "SELECT 40 + 2", "-c", "SELECT count(*) FROM range(1000)"],
+                           capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin", "PGCONNECT_TIMEOUT": "10"})
+        assert r.returncode == 0 and r.stdout.split() == ["42", "1000"], r.stdout + r.stderr
         for _ in range(3):  # several connections: the first one used to stop the server
             with psycopg.connect(host=HOST, port=pg, user="tester", dbname="tavana", autocommit=True) as c:
                 assert c.execute("SELECT 40 + 2").fetchone() == (42,)
         with psycopg.connect(host=HOST, port=pg, user="tester", dbname="tavana", autocommit=True) as c:
             # A cancel is a connection of its own: it too must work without root.
-            import threading
             threading.Timer(0.5, c.cancel).start()
             with pytest.raises(psycopg.errors.QueryCanceled):
                 c.execute("SELECT count(*) FROM range(1000000000000) a")
