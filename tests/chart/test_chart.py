@@ -1017,3 +1017,23 @@ def test_the_spec_host_name_tavana_gateway_is_a_service_too(chart):
     assert named["spec"]["type"] == "ClusterIP"
     assert ports(named) == {"postgres": 5432, "flight": 9091}
     assert named["spec"]["selector"] == one(docs, "Service", "gateway")["spec"]["selector"]
+
+
+def test_tls_between_gateways_and_workers(chart):
+    assert not any(e.startswith("TAVANA_TLS") for e in env(chart.docs(), "worker")), "plaintext by default"
+    docs = chart.docs({"tls": {"workerSecret": "tavana-internal-tls"}})
+    worker, gateway = env(docs, "worker"), env(docs, "gateway")
+    assert worker["TAVANA_TLS_CERT"] == "/etc/tavana/worker-tls/tls.crt"
+    assert worker["TAVANA_TLS_KEY"] == "/etc/tavana/worker-tls/tls.key"
+    assert gateway["TAVANA_WORKER_TLS_CA"] == "/etc/tavana/worker-tls/ca.crt"
+    assert "TAVANA_TLS_CERT" not in gateway, "the front doors' TLS is tls.existingSecret's"
+    for name in ("worker", "gateway"):
+        mounts = {m["name"]: m for m in container(docs, name)["volumeMounts"]}
+        assert mounts["worker-tls"]["mountPath"] == "/etc/tavana/worker-tls" and mounts["worker-tls"]["readOnly"]
+        volumes = {v["name"]: v for v in pod_spec(docs, name)["volumes"]}
+        assert volumes["worker-tls"]["secret"]["secretName"] == "tavana-internal-tls"
+    # The gateways get the CA only, never the workers' key.
+    gateway_volume = {v["name"]: v for v in pod_spec(docs, "gateway")["volumes"]}["worker-tls"]
+    assert gateway_volume["secret"]["items"] == [{"key": "ca.crt", "path": "ca.crt"}]
+    assert "items" not in {v["name"]: v for v in pod_spec(docs, "worker")["volumes"]}["worker-tls"]["secret"]
+    validate_all(docs, "1.28")
