@@ -403,7 +403,7 @@ public struct ServerConfiguration: Sendable, Equatable {
         guard !reservedCatalogNames.contains(name.lowercased()) else {
             throw ConfigurationError.invalid("attach: the name \(name) is taken")
         }
-        let target = dropPrefix("delta-pinned:", from: path) ?? dropPrefix("delta:", from: path) ?? path
+        let target = attachment(path).1
         guard !target.trimmingCharacters(in: .whitespaces).isEmpty else {
             throw ConfigurationError.invalid("attach: \(name) needs a path")
         }
@@ -425,16 +425,28 @@ public struct ServerConfiguration: Sendable, Equatable {
     /// that is not written while Tavana serves it.
     static func attachStatements(name: String, path: String) -> [String] {
         let alias = SQLText.identifier(name)
-        if let rest = Self.dropPrefix("delta-pinned:", from: path) {
+        let (kind, target) = attachment(path)
+        switch kind {
+        case .deltaPinned:
             // DuckDB pins the snapshot on the first read, not at ATTACH: read it now, so that
             // every worker serves the snapshot of its start, whichever it is asked first.
-            return ["ATTACH \(SQLText.literal(rest)) AS \(alias) (TYPE delta, PIN_SNAPSHOT, READ_ONLY)",
+            return ["ATTACH \(SQLText.literal(target)) AS \(alias) (TYPE delta, PIN_SNAPSHOT, READ_ONLY)",
                     "SELECT * FROM \(alias) LIMIT 0"]
+        case .delta:
+            return ["ATTACH \(SQLText.literal(target)) AS \(alias) (TYPE delta, READ_ONLY)"]
+        case .database:
+            return ["ATTACH \(SQLText.literal(target)) AS \(alias) (READ_ONLY)"]
         }
-        if let rest = Self.dropPrefix("delta:", from: path) {
-            return ["ATTACH \(SQLText.literal(rest)) AS \(alias) (TYPE delta, READ_ONLY)"]
-        }
-        return ["ATTACH \(SQLText.literal(path)) AS \(alias) (READ_ONLY)"]
+    }
+
+    enum AttachmentKind { case database, delta, deltaPinned }
+
+    /// What an `attach` value names, and the path itself: the one reading of its prefix, for
+    /// the check at start and for the statements.
+    static func attachment(_ path: String) -> (AttachmentKind, String) {
+        if let rest = dropPrefix("delta-pinned:", from: path) { return (.deltaPinned, rest) }
+        if let rest = dropPrefix("delta:", from: path) { return (.delta, rest) }
+        return (.database, path)
     }
 
     static func dropPrefix(_ prefix: String, from text: String) -> String? {
